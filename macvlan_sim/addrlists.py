@@ -1,0 +1,48 @@
+"""Per-device unicast and multicast address lists (``netdev_hw_addr_list``).
+
+The kernel keeps, per address, who holds it: the user (``ip maddr add``, "global"), protocol
+joins (IPv4 all-hosts, IPv6 all-nodes, GVRP), and upper devices that synced their lists down
+(``dev_mc_sync``). The port filters of §7 depend on the *synced* count, so the model keeps the
+owners apart instead of a plain set. Synced entries are not stored: they are derived from the
+UP upper devices whenever they are needed, which is what the kernel's sync-on-every-change
+arrives at.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+
+class OwnAddressList:
+    """The addresses a device holds itself: a user ("global") mark and protocol references."""
+
+    def __init__(self) -> None:
+        self._global: set[bytes] = set()
+        self._refs: Counter[bytes] = Counter()
+
+    def add_global(self, addr: bytes) -> None:
+        """``dev_mc_add_global``: adding an address the user already added is a no-op."""
+        self._global.add(addr)
+
+    def del_global(self, addr: bytes) -> bool:
+        """``dev_mc_del_global``; False (ENOENT) when the user never added it."""
+        if addr not in self._global:
+            return False
+        self._global.discard(addr)
+        return True
+
+    def add_ref(self, addr: bytes) -> None:
+        self._refs[addr] += 1
+
+    def del_ref(self, addr: bytes) -> None:
+        if self._refs[addr] > 0:
+            self._refs[addr] -= 1
+        if self._refs[addr] == 0:
+            del self._refs[addr]
+
+    def addresses(self) -> list[bytes]:
+        """In the order they were first added is not kept by the kernel's filter use: sorted."""
+        return sorted(self._global | set(self._refs))
+
+    def __contains__(self, addr: bytes) -> bool:
+        return addr in self._global or self._refs[addr] > 0

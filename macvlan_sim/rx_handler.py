@@ -1,0 +1,117 @@
+"""``macvlan_handle_frame``: the macvlan port's rx_handler (spec §5, rules M0–M6, U1–U7).
+
+Read top to bottom it is the decision table of §5: group destinations first (M), then unicast
+(U). Source-mode forwarding (§5.1) is here too because both branches start with it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .broadcast import broadcast_enqueue, multicast_rx
+from .constants import ETH_P_IP, Mode, PktType, RxHandlerResult
+from .mac import format_mac, is_group, mc_hash
+
+if TYPE_CHECKING:
+    from .engine import Engine
+    from .port import MacvlanPort
+    from .skb import Skb
+
+_RETURN_TO_SENDER = Mode.PRIVATE | Mode.PASSTHRU | Mode.SOURCE
+
+
+def macvlan_handle_frame(eng: Engine, skb: Skb, port: MacvlanPort) -> RxHandlerResult:
+    """Decide, for a frame arriving on ``port.lower``, which macvlans get it."""
+    skb.step(f"macvlan_handle_frame({port.lower.name})")
+    if skb.pkt_type == PktType.LOOPBACK:
+        skb.step("M0 looped-back frame: pass")
+        return RxHandlerResult.PASS
+    if is_group(skb.dst):
+        return _handle_group(eng, skb, port)
+    return _handle_unicast(eng, skb, port)
+
+
+def _handle_group(eng: Engine, skb: Skb, port: MacvlanPort) -> RxHandlerResult:
+    if skb.protocol == ETH_P_IP:
+        whole = eng.defrag.check(skb)
+        if whole is None:
+            skb.step("M1 ip_check_defrag: fragment held for reassembly")
+            eng.held(skb, "IPv4 fragment held for reassembly (ip_check_defrag)", "M1")
+            return RxHandlerResult.CONSUMED
+        if whole is not skb.data:
+            skb.data = whole
+            skb.step(f"M1 ip_check_defrag: reassembled datagram ({len(whole)} bytes)")
+    if forward_source(eng, skb, port):
+        eng.drop(skb, "source entry with nodst consumes the frame", "M2")
+        return RxHandlerResult.CONSUMED
+    src = port.lookup(skb.src)
+    if src is not None and src.mode & _RETURN_TO_SENDER:
+        return _return_to_sender(eng, skb, src)
+    bit = mc_hash(skb.dst)
+    if port.bc_filter.bit_set(bit):
+        skb.step(f"M4 port bc_filter bit {bit} set: broadcast queue")
+        broadcast_enqueue(eng, port, src, skb)
+    elif port.mc_filter.bit_set(bit):
+        skb.step(f"M5 port mc_filter bit {bit} set: delivered inline")
+        multicast_rx(eng, port, src, skb)
+    else:
+        skb.step(f"M6 port filters clear for bit {bit}: no macvlan")
+    return RxHandlerResult.PASS
+
+
+def _return_to_sender(eng: Engine, skb: Skb, src) -> RxHandlerResult:
+    """M3: a group frame whose source is a private/passthru/source macvlan came back from a
+    hairpinning switch; only that device gets it (counted as 1 packet of 0 bytes)."""
+    skb.step(f"M3 source MAC is {src.mode.word} macvlan {src.name}: return to sender only")
+    skb.dev = src
+    skb.pkt_type = PktType.BROADCAST if skb.dst == src.broadcast else PktType.MULTICAST
+    eng.count(src.name, "rx_packets", 1)
+    eng.count(src.name, "rx_bytes", 0)
+    eng.netif_rx(skb)
+    return RxHandlerResult.CONSUMED
+
+
+def _handle_unicast(eng: Engine, skb: Skb, port: MacvlanPort) -> RxHandlerResult:
+    if forward_source(eng, skb, port):
+        eng.drop(skb, "source entry with nodst consumes the frame", "U1")
+        return RxHandlerResult.CONSUMED
+    if port.passthru:
+        target = port.first_vlan()
+        skb.step(f"U2 passthru port: target {target.name if target else None}")
+    else:
+        target = port.lookup(skb.dst)
+        skb.step(
+            f"U3 vlan_hash lookup {format_mac(skb.dst)}: {target.name if target else 'no device'}"
+        )
+    if target is None or target.mode == Mode.SOURCE:
+        skb.step("U4 no (non-source) target: pass to the lower")
+        return RxHandlerResult.PASS
+    if not target.up:
+        eng.drop(skb, f"passthru device {target.name} is down", "U5")
+        return RxHandlerResult.CONSUMED
+    skb.step(f"U7 deliver to {target.name} as host")
+    eng.count(target.name, "rx_packets", 1)
+    eng.count(target.name, "rx_bytes", skb.klen + 14)
+    skb.dev = target
+    skb.pkt_type = PktType.HOST
+    return RxHandlerResult.ANOTHER
+
+
+def forward_source(eng: Engine, skb: Skb, port: MacvlanPort) -> bool:
+    """``macvlan_forward_source`` (§5.1): a copy to every UP device listing the source MAC,
+    newest entry first; returns whether any listing device (even a down one) has nodst."""
+    consume = False
+    for dev in port.source_entries(skb.src):
+        if dev.nodst:
+            consume = True
+        if not dev.up:
+            continue
+        copy = skb.clone()
+        copy.step(f"S source entry {format_mac(skb.src)} of {dev.name}: copy")
+        copy.dev = dev
+        if skb.dst == dev.mac:
+            copy.pkt_type = PktType.HOST
+        eng.count(dev.name, "rx_packets", 1)
+        eng.count(dev.name, "rx_bytes", copy.klen + 14)
+        eng.netif_rx(copy)
+    return consume
