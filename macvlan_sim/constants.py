@@ -34,6 +34,7 @@ class Mode(enum.IntFlag):
 class MacvlanFlag(enum.IntFlag):
     """``MACVLAN_FLAG_*``: any other bit makes the kernel answer EINVAL."""
 
+    NONE = 0
     NOPROMISC = 1
     NODST = 2
 

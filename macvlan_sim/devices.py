@@ -158,7 +158,7 @@ class MacvlanDevice(NetDevice):
     """A macvlan: its mode, flags, own filter and broadcast-queue request."""
 
     mode: Mode = Mode.VEPA
-    flags: MacvlanFlag = MacvlanFlag(0)
+    flags: MacvlanFlag = MacvlanFlag.NONE
     bc_queue_len_req: int = MACVLAN_DEFAULT_BC_QUEUE_LEN
     #: The device's own multicast filter, recomputed by ``macvlan_set_mac_lists``.
     mc_filter: McFilter = field(default_factory=McFilter)

@@ -184,12 +184,7 @@ class Engine:
         """An ETH_P_ALL tap on ``dev`` sees the frame (and the wire may reflect it)."""
         kind = skb.pkt_type if pkttype is None else pkttype
         self._record(dev.name, kind, skb, skb.vlan)
-        if (
-            self.hairpin
-            and dev.kind == "wire"
-            and kind != PktType.OUTGOING
-            and skb.pass_ == 0
-        ):
+        if self.hairpin and dev.kind == "wire" and kind != PktType.OUTGOING and skb.pass_ == 0:
             back = Skb(full_bytes(skb.data, skb.vlan), dev, pass_=1, frame_index=skb.frame_index)
             back.protocol = eth_protocol(back.data)
             back.trail = [*skb.trail, "H wire reflects the frame (hairpin)"]

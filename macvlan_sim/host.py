@@ -9,6 +9,7 @@ not at ``add``), so a topology is always built by applying operations in order.
 
 from __future__ import annotations
 
+import contextlib
 import random
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -199,7 +200,7 @@ class Host:
         *,
         mode: Mode | None = None,
         mac: bytes | None = None,
-        flags: MacvlanFlag = MacvlanFlag(0),
+        flags: MacvlanFlag = MacvlanFlag.NONE,
         macaddr: MacaddrChange | None = None,
         bcqueuelen: int | None = None,
         bclim: int | None = None,
@@ -377,10 +378,8 @@ class Host:
         for vdev in list(dev.vlans.values()):
             if vdev.loose_binding or vdev.up == up:
                 continue
-            try:
+            with contextlib.suppress(KernelError):
                 (self.set_up if up else self.set_down)(vdev.name)
-            except KernelError:
-                pass
 
     def _protocol_joins(self, dev: NetDevice, *, join: bool) -> None:
         """IPv4 joins all-hosts on every device it runs on; IPv6 (when on) all-nodes and the
@@ -405,7 +404,9 @@ class Host:
             port.hash_add(dev)
             return
         if self.addr_busy(port, dev.mac):
-            raise KernelError("EADDRINUSE", f"{format_mac(dev.mac)} is already in use on {lower.name}")
+            raise KernelError(
+                "EADDRINUSE", f"{format_mac(dev.mac)} is already in use on {lower.name}"
+            )
         lower.uc[dev.mac] += 1
         rx_mode.set_rx_mode(lower)
         if dev.allmulti_flag:
@@ -514,7 +515,9 @@ class Host:
             self._lower_set_mac(port.lower, mac)
             return
         if self.addr_busy(port, mac):
-            raise KernelError("EADDRINUSE", f"{format_mac(mac)} is already in use on {port.lower.name}")
+            raise KernelError(
+                "EADDRINUSE", f"{format_mac(mac)} is already in use on {port.lower.name}"
+            )
         self._macvlan_sync_address(dev, mac)
 
     def _macvlan_sync_address(self, dev: MacvlanDevice, mac: bytes) -> None:

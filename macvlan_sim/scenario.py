@@ -107,7 +107,9 @@ class Scenario:
             raise SimError(f"{self.source}: frames[{index}]: {exc}") from None
 
     # ------------------------------------------------------------------ building the host
-    def build(self, *, ipv6: bool | None = None, hash_filters: bool = False, seed: int = 0) -> tuple[Host, SetupLog]:
+    def build(
+        self, *, ipv6: bool | None = None, hash_filters: bool = False, seed: int = 0
+    ) -> tuple[Host, SetupLog]:
         """Apply the scenario's setup to a new :class:`Host`, logging each step."""
         ipv6 = bool(self.data.get("ipv6", False)) if ipv6 is None else ipv6
         host = Host(ipv6=ipv6, hash_filters=hash_filters, seed=seed)
@@ -130,16 +132,20 @@ class Scenario:
         wire_mac = self.mac("wire.mac", self.wire.get("mac", format_mac(DEFAULT_WIRE_MAC)))
         slots = NIC_SLOTS if kind == "nic" else None
         host.add_lower(
-            self.lower_name, mac, filter_slots=slots, wire_mac=wire_mac,
+            self.lower_name,
+            mac,
+            filter_slots=slots,
+            wire_mac=wire_mac,
             mtu=int(self.lower.get("mtu", 1500)),
         )
         extra = f" slots {slots}" if slots is not None else ""
-        log.steps.append(
-            {"op": f"{kind} {self.lower_name}({format_mac(mac)}){extra} <-> wire({format_mac(wire_mac)})", "ok": True}
-        )
+        pair = f"{self.lower_name}({format_mac(mac)}){extra} <-> wire({format_mac(wire_mac)})"
+        log.steps.append({"op": f"{kind} {pair}", "ok": True})
         log.steps += [{"op": "wire up", "ok": True}, {"op": f"{self.lower_name} up", "ok": True}]
         if self.lower.get("promisc"):
-            log.run(f"{self.lower_name} promisc on", lambda: host.set_promisc(self.lower_name, True))
+            log.run(
+                f"{self.lower_name} promisc on", lambda: host.set_promisc(self.lower_name, True)
+            )
 
     def _create_objects(self, host: Host, log: SetupLog) -> list[str]:
         """Create VLANs and macvlans once their link exists, in list order otherwise."""
@@ -151,9 +157,11 @@ class Scenario:
             for item in list(todo):
                 kind, spec = item
                 link = spec.get("link", self.lower_name)
-                if link not in host.devices and link not in {n for _, s in todo for n in [s.get("name")]}:
-                    if link not in log.failed:
-                        raise SimError(f"{self.source}: {spec.get('name')!r} links to unknown device {link!r}")
+                pending = {str(s.get("name")) for _, s in todo}
+                known = link in host.devices or link in log.failed or link in pending
+                if not known:
+                    name = spec.get("name")
+                    raise SimError(f"{self.source}: {name!r} links to unknown device {link!r}")
                 if link in host.devices or link in log.failed:
                     todo.remove(item)
                     progress = True
@@ -185,9 +193,15 @@ class Scenario:
         return log.run(
             op,
             lambda: host.add_vlan(
-                name, link, vid, protocol=proto, mac=mac,
-                reorder_hdr="reorder_hdr" in flags, gvrp="gvrp" in flags,
-                mvrp="mvrp" in flags, loose_binding="loose_binding" in flags,
+                name,
+                link,
+                vid,
+                protocol=proto,
+                mac=mac,
+                reorder_hdr="reorder_hdr" in flags,
+                gvrp="gvrp" in flags,
+                mvrp="mvrp" in flags,
+                loose_binding="loose_binding" in flags,
             ),
             name,
         )
@@ -199,7 +213,7 @@ class Scenario:
             mode = Mode.parse(str(spec.get("mode", "vepa")))
         except ValueError as exc:
             raise SimError(f"{self.source}: device {name}: {exc}") from None
-        flags = MacvlanFlag(0)
+        flags = MacvlanFlag.NONE
         for word in spec.get("flags", []):
             if word not in _DEVICE_FLAGS:
                 raise SimError(f"{self.source}: device {name}: unknown flag {word!r}")
@@ -211,11 +225,18 @@ class Scenario:
             macaddr = MacaddrChange(MacaddrOp.SET, addrs)
         bcq = spec.get("bcqueuelen", self.port.get("bcqueuelen"))
         bclim = self.port.get("bclim")
-        op = f"macvlan {name} mode {mode.word}" + (f" link {link}" if link != self.lower_name else "")
+        op = f"macvlan {name} mode {mode.word}" + (
+            f" link {link}" if link != self.lower_name else ""
+        )
         return log.run(
             op,
             lambda: host.add_macvlan(
-                name, link, mode=mode, mac=mac, flags=flags, macaddr=macaddr,
+                name,
+                link,
+                mode=mode,
+                mac=mac,
+                flags=flags,
+                macaddr=macaddr,
                 bcqueuelen=None if bcq is None else int(bcq),
                 bclim=None if bclim is None else int(bclim),
             ),
@@ -229,7 +250,10 @@ class Scenario:
                 continue
             for group in spec.get("mc", []):
                 mac = self.mac(f"device {name}.mc", group)
-                log.run(f"{name} maddr add {format_mac(mac)}", lambda n=name, m=mac: host.maddr_add(n, m))
+                log.run(
+                    f"{name} maddr add {format_mac(mac)}",
+                    lambda n=name, m=mac: host.maddr_add(n, m),
+                )
             if spec.get("allmulti"):
                 log.run(f"{name} allmulti on", lambda n=name: host.set_allmulti(n, True))
             if spec.get("promisc"):
@@ -242,7 +266,9 @@ class Scenario:
                 log.run(f"{name} up", lambda n=name: host.set_up(n), name)
 
     # ------------------------------------------------------------------ running
-    def run(self, *, extras: bool = True, hash_filters: bool = False, seed: int = 0) -> dict[str, Any]:
+    def run(
+        self, *, extras: bool = True, hash_filters: bool = False, seed: int = 0
+    ) -> dict[str, Any]:
         """Build, send every frame, and return the result object."""
         host, log = self.build(hash_filters=hash_filters, seed=seed)
         engine = Engine(host, hairpin=self.hairpin, keep_paths=extras)
@@ -250,14 +276,10 @@ class Scenario:
         for index, spec in enumerate(self.frames):
             data = self.frame_bytes(index)
             point = str(spec.get("inject", "wire"))
-            if point == self.lower_name or point == "wire" or point in host.devices:
-                outcome = engine.inject(point, data, note=str(spec.get("note", "")))
-            else:
-                outcome = engine.inject(point, data, note=str(spec.get("note", "")))
+            outcome = engine.inject(point, data, note=str(spec.get("note", "")))
             frames.append(outcome.as_json(extras=extras))
-        after = {name: c for name, c in engine.counters.nonzero_totals().items() if name in host.devices}
-        for name in host.devices:
-            after.setdefault(name, {})
+        totals = engine.counters.nonzero_totals()
+        after = {name: totals.get(name, {}) for name in host.devices}
         return {"frames": frames, "counters": {"after": after}, "setup": log.steps}
 
 
