@@ -49,13 +49,18 @@ def frames() -> list[Ether]:
         udp("01:00:5e:00:00:fb"),  # mDNS group joined by web1
         udp("01:00:5e:01:02:03"),  # group joined by vm0
         udp("01:00:5e:7f:00:01"),  # a group nobody joined
-        Ether(dst="33:33:ff:00:00:01", src=EXT) / IPv6(src="fe80::8", dst="ff02::1:ff00:1") / ICMPv6ND_NS(tgt="fe80::1"),
+        Ether(dst="33:33:ff:00:00:01", src=EXT)
+        / IPv6(src="fe80::8", dst="ff02::1:ff00:1")
+        / ICMPv6ND_NS(tgt="fe80::1"),
         udp("02:00:00:00:01:01", src=MONITORED),  # U1 source copy to tap0 + U7 web1
         Ether(dst=BCAST, src=MONITORED) / arp(MONITORED, "192.0.2.9"),  # source copy + flood
         udp("02:00:00:00:01:00", src=TRAPPED),  # nodst: trap0 steals it from web0
-        Ether(dst=BCAST, src="02:00:00:00:02:00") / arp("02:00:00:00:02:00"),  # hairpinned from vepa vm0
-        Ether(dst=BCAST, src="02:00:00:00:01:00") / arp("02:00:00:00:01:00"),  # hairpinned from bridge web0
-        Ether(dst=BCAST, src="02:00:00:00:03:00") / arp("02:00:00:00:03:00"),  # M3 back to private jail only
+        Ether(dst=BCAST, src="02:00:00:00:02:00")
+        / arp("02:00:00:00:02:00"),  # hairpinned from vepa vm0
+        Ether(dst=BCAST, src="02:00:00:00:01:00")
+        / arp("02:00:00:00:01:00"),  # hairpinned from bridge web0
+        Ether(dst=BCAST, src="02:00:00:00:03:00")
+        / arp("02:00:00:00:03:00"),  # M3 back to private jail only
         Ether(dst="02:00:00:00:10:00", src=EXT) / Dot1Q(vlan=10) / ip4() / UDP(),  # eth0.10
         Ether(dst=BCAST, src=EXT) / Dot1Q(vlan=10) / arp(EXT),  # VLAN 10 broadcast
         Ether(dst="02:00:00:00:01:00", src=EXT) / Dot1Q(vlan=20) / ip4() / UDP(),  # no subif

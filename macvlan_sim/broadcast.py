@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from .constants import ETH_P_PAUSE, Mode, PktType
 from .filters import device_accepts
 from .port import QueuedBroadcast
+from .skb import Lazy
 
 if TYPE_CHECKING:
     from .devices import MacvlanDevice
@@ -59,7 +60,7 @@ def macvlan_broadcast(
         if not device_accepts(dev, skb.dst, eng.host.hash_filters):
             continue
         copy = skb.clone()
-        copy.step(f"B {mask_words(mask)} flood: copy to {dev.name}")
+        copy.step("B %s flood: copy to %s", Lazy(mask_words, mask), dev.name)
         ok = _deliver_copy(eng, copy, dev, local=local)
         if ok:
             eng.count(dev.name, "rx_packets", 1)

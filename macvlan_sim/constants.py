@@ -30,6 +30,9 @@ class Mode(enum.IntFlag):
     def word(self) -> str:
         return (self.name or str(int(self))).lower()
 
+    def __str__(self) -> str:
+        return self.word
+
 
 class MacvlanFlag(enum.IntFlag):
     """``MACVLAN_FLAG_*``: any other bit makes the kernel answer EINVAL."""
@@ -52,6 +55,9 @@ class PktType(enum.IntEnum):
     @property
     def word(self) -> str:
         return self.name.lower()
+
+    def __str__(self) -> str:
+        return self.word
 
 
 class RxHandlerResult(enum.Enum):

@@ -98,7 +98,9 @@ class Engine:
             if out.send == "ok":
                 dev = self.host.devices[point]
                 skb = Skb(data, dev, protocol=eth_protocol(data), frame_index=out.index)
-                skb.step(f"sent on {point}")
+                if self.keep_paths:
+                    skb.trail = []
+                skb.step("sent on %s", point)
                 dev_queue_xmit(self, dev, skb)
                 self.process_backlog()
                 self._reflect()
@@ -187,7 +189,8 @@ class Engine:
         if self.hairpin and dev.kind == "wire" and kind != PktType.OUTGOING and skb.pass_ == 0:
             back = Skb(full_bytes(skb.data, skb.vlan), dev, pass_=1, frame_index=skb.frame_index)
             back.protocol = eth_protocol(back.data)
-            back.trail = [*skb.trail, "H wire reflects the frame (hairpin)"]
+            back.trail = None if skb.trail is None else list(skb.trail)
+            back.step("H wire reflects the frame (hairpin)")
             self._reflections.append(back)
 
     def stack(self, dev: NetDevice, skb: Skb) -> None:
@@ -205,7 +208,7 @@ class Engine:
             vlan=vlan,
             pass_=skb.pass_,
             queued=skb.queued,
-            path=tuple(skb.trail) if self.keep_paths else (),
+            steps=tuple(skb.trail) if skb.trail is not None else (),
             frame_index=skb.frame_index,
         )
         self.out.receptions.append(reception)

@@ -13,6 +13,7 @@ from typing import Any
 
 from .constants import PktType
 from .frame import VlanTag, count_tags, full_bytes
+from .skb import render_trail
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,13 +31,23 @@ class Reception:
     vlan: VlanTag | None = None
     pass_: int = 0
     queued: bool = False
-    path: tuple[str, ...] = ()
+    steps: tuple[tuple[str, tuple[object, ...]], ...] = ()
     frame_index: int = 0
+
+    @property
+    def path(self) -> tuple[str, ...]:
+        return render_trail(self.steps)
 
     @property
     def wire_bytes(self) -> bytes:
         """The frame as a capture with PACKET_AUXDATA shows it: the tag back in band."""
         return full_bytes(self.data, self.vlan)
+
+    def as_scapy(self) -> Any:
+        """The copy as a scapy ``Ether`` packet (tag in band, as a capture would show it)."""
+        from scapy.layers.l2 import Ether
+
+        return Ether(self.wire_bytes)
 
     def as_json(self, injected: bytes, *, extras: bool = True) -> dict[str, Any]:
         """The scenario-result form; ``hex``/``tagged``/``untagged`` relative to ``injected``."""

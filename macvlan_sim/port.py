@@ -8,7 +8,6 @@ explainer show that order.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,17 +48,20 @@ class MacvlanPort:
     bc_queue_len_used: int = MACVLAN_DEFAULT_BC_QUEUE_LEN
     bc_cutoff: int = MACVLAN_DEFAULT_BC_CUTOFF
     passthru: bool = False
-    seq: int = 0
+    #: ``hashed_devices`` in order, rebuilt lazily after the table changes.
+    _order: list[MacvlanDevice] | None = None
 
     # -- vlan_hash: UP devices by MAC --------------------------------------------------------
     def hash_add(self, dev: MacvlanDevice) -> None:
         """``macvlan_hash_add``: head insertion, so the newest-opened device comes first."""
         self.buckets[eth_hash(dev.mac)].insert(0, dev)
+        self._order = None
 
     def hash_del(self, dev: MacvlanDevice) -> None:
         for bucket in self.buckets:
             if dev in bucket:
                 bucket.remove(dev)
+                self._order = None
                 return
 
     def is_hashed(self, dev: MacvlanDevice) -> bool:
@@ -72,10 +74,11 @@ class MacvlanPort:
                 return dev
         return None
 
-    def hashed_devices(self) -> Iterator[MacvlanDevice]:
+    def hashed_devices(self) -> list[MacvlanDevice]:
         """Bucket 0 to 255, head first: the order ``macvlan_broadcast`` walks."""
-        for bucket in self.buckets:
-            yield from bucket
+        if self._order is None:
+            self._order = [dev for bucket in self.buckets for dev in bucket]
+        return self._order
 
     # -- vlan_source_hash --------------------------------------------------------------------
     def source_add(self, mac: bytes, dev: MacvlanDevice) -> None:

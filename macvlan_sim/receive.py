@@ -31,7 +31,7 @@ def eth_type_trans(skb: Skb, dev: NetDevice) -> None:
     skb.protocol = eth_protocol(skb.data)
     skb.dev = dev
     skb.pulled = True
-    skb.step(f"eth_type_trans({dev.name}): {skb.pkt_type.word}")
+    skb.step("eth_type_trans(%s): %s", dev.name, skb.pkt_type)
 
 
 def _vlan_untag(eng: Engine, skb: Skb) -> bool:
@@ -43,7 +43,7 @@ def _vlan_untag(eng: Engine, skb: Skb) -> bool:
         return False
     skb.data, skb.vlan = pulled
     skb.protocol = eth_protocol(skb.data)
-    skb.step(f"skb_vlan_untag: tag {skb.vlan} out of band")
+    skb.step("skb_vlan_untag: tag %s out of band", skb.vlan)
     return True
 
 
@@ -58,7 +58,7 @@ def vlan_do_receive(eng: Engine, skb: Skb) -> str:
     if not vdev.up:
         eng.drop(skb, f"VLAN device {vdev.name} is down", "V2")
         return "dropped"
-    skb.step(f"vlan_do_receive: {tag} -> {vdev.name}")
+    skb.step("vlan_do_receive: %s -> %s", tag, vdev.name)
     skb.dev = vdev
     if skb.pkt_type == PktType.OTHERHOST and skb.dst == vdev.mac:
         skb.pkt_type = PktType.HOST
@@ -116,7 +116,7 @@ def _untagged_leftovers(eng: Engine, skb: Skb) -> str:
     while skb.vlan is not None:
         if skb.vlan.vid != 0:
             skb.pkt_type = PktType.OTHERHOST
-            skb.step(f"VID {skb.vlan.vid} with no VLAN device: otherhost")
+            skb.step("VID %s with no VLAN device: otherhost", skb.vlan.vid)
             break
         if skb.protocol not in VLAN_TPIDS:
             break
@@ -144,7 +144,7 @@ def deliver_to_stack(eng: Engine, skb: Skb, *, tap_pending: bool) -> None:
         or orig.observe_stack
         or tap_pending
     )
-    skb.step(f"protocol delivery on {dev.name}: {skb.pkt_type.word}")
+    skb.step("protocol delivery on %s: %s", dev.name, skb.pkt_type)
     eng.final(dev, skb)
     if dev.observe_stack:
         eng.stack(dev, skb)

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from .broadcast import broadcast_enqueue, multicast_rx
 from .constants import ETH_P_IP, Mode, PktType, RxHandlerResult
 from .mac import format_mac, is_group, mc_hash
+from .skb import Lazy
 
 if TYPE_CHECKING:
     from .engine import Engine
@@ -22,7 +23,7 @@ _RETURN_TO_SENDER = Mode.PRIVATE | Mode.PASSTHRU | Mode.SOURCE
 
 def macvlan_handle_frame(eng: Engine, skb: Skb, port: MacvlanPort) -> RxHandlerResult:
     """Decide, for a frame arriving on ``port.lower``, which macvlans get it."""
-    skb.step(f"macvlan_handle_frame({port.lower.name})")
+    skb.step("macvlan_handle_frame(%s)", port.lower.name)
     if skb.pkt_type == PktType.LOOPBACK:
         skb.step("M0 looped-back frame: pass")
         return RxHandlerResult.PASS
@@ -40,7 +41,7 @@ def _handle_group(eng: Engine, skb: Skb, port: MacvlanPort) -> RxHandlerResult:
             return RxHandlerResult.CONSUMED
         if whole is not skb.data:
             skb.data = whole
-            skb.step(f"M1 ip_check_defrag: reassembled datagram ({len(whole)} bytes)")
+            skb.step("M1 ip_check_defrag: reassembled datagram (%s bytes)", len(whole))
     if forward_source(eng, skb, port):
         eng.drop(skb, "source entry with nodst consumes the frame", "M2")
         return RxHandlerResult.CONSUMED
@@ -49,20 +50,20 @@ def _handle_group(eng: Engine, skb: Skb, port: MacvlanPort) -> RxHandlerResult:
         return _return_to_sender(eng, skb, src)
     bit = mc_hash(skb.dst)
     if port.bc_filter.bit_set(bit):
-        skb.step(f"M4 port bc_filter bit {bit} set: broadcast queue")
+        skb.step("M4 port bc_filter bit %s set: broadcast queue", bit)
         broadcast_enqueue(eng, port, src, skb)
     elif port.mc_filter.bit_set(bit):
-        skb.step(f"M5 port mc_filter bit {bit} set: delivered inline")
+        skb.step("M5 port mc_filter bit %s set: delivered inline", bit)
         multicast_rx(eng, port, src, skb)
     else:
-        skb.step(f"M6 port filters clear for bit {bit}: no macvlan")
+        skb.step("M6 port filters clear for bit %s: no macvlan", bit)
     return RxHandlerResult.PASS
 
 
 def _return_to_sender(eng: Engine, skb: Skb, src) -> RxHandlerResult:
     """M3: a group frame whose source is a private/passthru/source macvlan came back from a
     hairpinning switch; only that device gets it (counted as 1 packet of 0 bytes)."""
-    skb.step(f"M3 source MAC is {src.mode.word} macvlan {src.name}: return to sender only")
+    skb.step("M3 source MAC is %s macvlan %s: return to sender only", src.mode, src.name)
     skb.dev = src
     skb.pkt_type = PktType.BROADCAST if skb.dst == src.broadcast else PktType.MULTICAST
     eng.count(src.name, "rx_packets", 1)
@@ -77,11 +78,13 @@ def _handle_unicast(eng: Engine, skb: Skb, port: MacvlanPort) -> RxHandlerResult
         return RxHandlerResult.CONSUMED
     if port.passthru:
         target = port.first_vlan()
-        skb.step(f"U2 passthru port: target {target.name if target else None}")
+        skb.step("U2 passthru port: target %s", target.name if target else None)
     else:
         target = port.lookup(skb.dst)
         skb.step(
-            f"U3 vlan_hash lookup {format_mac(skb.dst)}: {target.name if target else 'no device'}"
+            "U3 vlan_hash lookup %s: %s",
+            Lazy(format_mac, skb.dst),
+            target.name if target else "no device",
         )
     if target is None or target.mode == Mode.SOURCE:
         skb.step("U4 no (non-source) target: pass to the lower")
@@ -89,7 +92,7 @@ def _handle_unicast(eng: Engine, skb: Skb, port: MacvlanPort) -> RxHandlerResult
     if not target.up:
         eng.drop(skb, f"passthru device {target.name} is down", "U5")
         return RxHandlerResult.CONSUMED
-    skb.step(f"U7 deliver to {target.name} as host")
+    skb.step("U7 deliver to %s as host", target.name)
     eng.count(target.name, "rx_packets", 1)
     eng.count(target.name, "rx_bytes", skb.klen + 14)
     skb.dev = target
@@ -107,7 +110,7 @@ def forward_source(eng: Engine, skb: Skb, port: MacvlanPort) -> bool:
         if not dev.up:
             continue
         copy = skb.clone()
-        copy.step(f"S source entry {format_mac(skb.src)} of {dev.name}: copy")
+        copy.step("S source entry %s of %s: copy", Lazy(format_mac, skb.src), dev.name)
         copy.dev = dev
         if skb.dst == dev.mac:
             copy.pkt_type = PktType.HOST

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .constants import ETH_HLEN, PktType
@@ -32,7 +32,8 @@ class Skb:
     pass_: int = 0
     queued: bool = False
     frame_index: int = 0
-    trail: list[str] = field(default_factory=list)
+    #: (format, args) pairs, formatted only when someone reads a path; None: not kept.
+    trail: list[tuple[str, tuple[object, ...]]] | None = None
 
     @property
     def klen(self) -> int:
@@ -50,7 +51,38 @@ class Skb:
 
     def clone(self) -> Skb:
         """``skb_clone``: same bytes and metadata, its own trail from here on."""
-        return replace(self, trail=list(self.trail))
+        return Skb(
+            self.data,
+            self.dev,
+            self.pkt_type,
+            self.protocol,
+            self.vlan,
+            self.pulled,
+            self.orig_dev,
+            self.pass_,
+            self.queued,
+            self.frame_index,
+            None if self.trail is None else list(self.trail),
+        )
 
-    def step(self, text: str) -> None:
-        self.trail.append(text)
+    def step(self, fmt: str, *args: object) -> None:
+        """Record a decision step (``%``-style format, formatted lazily)."""
+        if self.trail is not None:
+            self.trail.append((fmt, args))
+
+
+class Lazy:
+    """An argument of a step that is only computed if the path is rendered."""
+
+    __slots__ = ("args", "fn")
+
+    def __init__(self, fn: object, *args: object) -> None:
+        self.fn = fn
+        self.args = args
+
+    def __str__(self) -> str:
+        return str(self.fn(*self.args))  # type: ignore[operator]
+
+
+def render_trail(trail: tuple[tuple[str, tuple[object, ...]], ...]) -> tuple[str, ...]:
+    return tuple(fmt % args if args else fmt for fmt, args in trail)

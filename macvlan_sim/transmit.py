@@ -13,6 +13,7 @@ from .frame import VlanTag, push_tag
 from .mac import format_mac, is_group
 from .nic import nic_accepts
 from .receive import eth_type_trans
+from .skb import Lazy
 
 if TYPE_CHECKING:
     from .engine import Engine
@@ -57,17 +58,19 @@ def macvlan_queue_xmit(eng: Engine, dev: MacvlanDevice, skb: Skb) -> bool:
     assert port is not None
     if dev.mode == Mode.BRIDGE:
         if is_group(skb.dst):
-            skb.step(f"T1 bridge {dev.name} sends to a group: local copies to bridge siblings")
+            skb.step("T1 bridge %s sends to a group: local copies to bridge siblings", dev.name)
             macvlan_broadcast(eng, skb, port, dev, Mode.BRIDGE, local=True)
         else:
             dest = port.lookup(skb.dst)
             if dest is not None and dest.mode == Mode.BRIDGE:
-                skb.step(f"T2 bridge {dev.name} to bridge {dest.name}: dev_forward_skb(lower)")
+                skb.step("T2 bridge %s to bridge %s: dev_forward_skb(lower)", dev.name, dest.name)
                 dev_forward_skb(eng, port.lower, skb)
                 return True
-            skb.step(f"T3 bridge {dev.name} to {format_mac(skb.dst)}: not a bridge sibling")
+            skb.step(
+                "T3 bridge %s to %s: not a bridge sibling", dev.name, Lazy(format_mac, skb.dst)
+            )
     else:
-        skb.step(f"T4 {dev.mode.word} {dev.name}: everything goes out the lower")
+        skb.step("T4 %s %s: everything goes out the lower", dev.mode, dev.name)
     return dev_queue_xmit(eng, port.lower, skb)
 
 
@@ -93,7 +96,7 @@ def vlan_dev_start_xmit(eng: Engine, dev: VlanDevice, skb: Skb) -> bool:
     tagged_in_band = len(skb.data) >= 14 and int.from_bytes(skb.data[12:14]) == dev.tpid
     if dev.reorder_hdr or not tagged_in_band:
         skb.vlan = VlanTag(dev.tpid, dev.vid)
-        skb.step(f"V3 {dev.name} adds tag {skb.vlan}")
+        skb.step("V3 %s adds tag %s", dev.name, skb.vlan)
     length = skb.klen
     ok = dev_queue_xmit(eng, real, skb)
     if ok:
@@ -125,7 +128,7 @@ def link_xmit(eng: Engine, dev: NetDevice, skb: Skb) -> bool:
     eng.count(peer.name, "rx_packets", 1)
     eng.count(peer.name, "rx_bytes", length)
     received = skb.clone()
-    received.trail = [*skb.trail, f"{dev.name} -> {peer.name}"]
+    received.step("%s -> %s", dev.name, peer.name)
     received.queued = False
     eth_type_trans(received, peer)
     eng.netif_rx(received)
