@@ -200,6 +200,9 @@ class CaptureReader:
     """
 
     format: str = ""
+    # The formats' inner loops repeat the record checks inline for speed. Tests switch them
+    # off to check that both paths give the same records, counts and errors.
+    _fast_path: bool = True
 
     def __init__(self, path: str | os.PathLike[str], stream: _Stream, *, keep_going: bool) -> None:
         self.path = os.fspath(path)
@@ -354,12 +357,13 @@ class PcapReader(CaptureReader):
         min_len = ETHERNET_HEADER_LEN if lt == LINKTYPE_ETHERNET else 0
         builder = _RecordBuilder  # see records._RecordBuilder: a fast CaptureRecord
         record_cls = CaptureRecord
+        fast = self._fast_path
         index = 0
         while True:
             buf = s.buf
             pos = s.pos
             n = len(buf)
-            while pos + 16 <= n:
+            while fast and pos + 16 <= n:
                 sec, frac, caplen, wirelen = unpack(buf, pos)
                 end = pos + 16 + caplen
                 if end > n or caplen > wirelen or caplen < min_len or caplen > MAX_CAPLEN:
@@ -485,6 +489,7 @@ class PcapNgReader(CaptureReader):
         self._u32 = struct.Struct(endian + "I")
         self._type_len = struct.Struct(endian + "II")
         self._epb = struct.Struct(endian + "IIIII")
+        self._epb_head = struct.Struct(endian + "IIIIIII")  # block type + length + EPB fields
         self._pb = struct.Struct(endian + "HHIIII")
 
     def _prescan(self) -> None:
@@ -507,14 +512,55 @@ class PcapNgReader(CaptureReader):
             self._deferred = CaptureError(self.path, problem, reason=Reason.READ_ERROR)
 
     def _records(self) -> Iterator[CaptureRecord]:
+        """Fast loop over well-formed EPBs whole in the current chunk (nearly every block of
+        a real file). Anything else goes through :meth:`_read_block` and the full checks."""
+        s = self._stream
+        builder = _RecordBuilder  # see records._RecordBuilder: a fast CaptureRecord
+        record_cls = CaptureRecord
+        fast = self._fast_path
         index = 0
-        while (block := self._read_block()) is not None:
+        while True:
+            buf, pos, n = s.buf, s.pos, len(s.buf)
+            head = self._epb_head.unpack_from
+            u32 = self._u32.unpack_from
+            ifaces = self._ifaces
+            while fast and pos + 28 <= n:
+                btype, blen, iface_id, hi, lo, caplen, wirelen = head(buf, pos)
+                end = pos + blen
+                if (
+                    btype != _EPB
+                    or end > n
+                    or blen & 3
+                    or blen < 32 + caplen
+                    or blen > _MAX_BLOCK_LEN
+                    or caplen > wirelen
+                    or caplen > MAX_CAPLEN
+                    or iface_id >= len(ifaces)
+                    or u32(buf, end - 4)[0] != blen
+                ):
+                    break
+                iface = ifaces[iface_id]
+                if caplen < ETHERNET_HEADER_LEN and iface.linktype == LINKTYPE_ETHERNET:
+                    break
+                if caplen != wirelen:
+                    self.truncated += 1
+                s.pos = end
+                ts = ((hi << 32 | lo) * iface.mult >> iface.shift) // iface.div + iface.offset_ns
+                data = buf[pos + 28 : pos + 28 + caplen]
+                rec = builder(index, ts, iface.linktype, iface.global_index, data, wirelen)
+                rec.__class__ = record_cls
+                yield rec
+                index += 1
+                pos = end
+            block = self._read_block()
+            if block is None:
+                return
             btype, off, b0, b1 = block
             if btype in _PACKET_BLOCKS:
-                rec = self._packet(btype, index, off, b0, b1)
+                packet = self._packet(btype, index, off, b0, b1)
                 index += 1
-                if rec is not None:
-                    yield rec
+                if packet is not None:
+                    yield packet
             else:
                 self._other_block(btype, off, b0, b1)
 
