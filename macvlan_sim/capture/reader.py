@@ -28,6 +28,7 @@ reading. It raises, or with ``keep_going=True`` it is counted once and kept in `
 from __future__ import annotations
 
 import os
+import stat
 import struct
 from collections import Counter
 from collections.abc import Generator, Iterator
@@ -77,7 +78,7 @@ class _Stream:
 
     __slots__ = ("base", "buf", "f", "pos", "size")
 
-    def __init__(self, f: BinaryIO, size: int) -> None:
+    def __init__(self, f: BinaryIO, size: int | None) -> None:
         self.f = f
         self.size = size
         self.buf = b""
@@ -103,17 +104,27 @@ class _Stream:
         self.pos = 0
         return len(self.buf) >= n
 
-    def skip(self, n: int) -> bool:
-        """Move ``n`` bytes on without reading them (a huge bogus record must not be loaded)."""
-        if n <= len(self.buf) - self.pos:
+    def skip(self, n: int) -> int:
+        """Move ``n`` bytes on without keeping them (a huge bogus record must not be loaded).
+
+        Returns how many bytes could be skipped: fewer than ``n`` means the file ended. The
+        file size is looked up now rather than at open, because a capture may still be
+        growing. Pipes can't seek, so there the bytes are read and dropped.
+        """
+        avail = len(self.buf) - self.pos
+        if n <= avail:
             self.pos += n
-            return True
-        target = self.base + self.pos + n
-        if target > self.size:
-            return False
-        self.f.seek(target)
-        self.buf, self.pos, self.base = b"", 0, target
-        return True
+            return n
+        start = self.base + self.pos
+        if self.f.seekable():
+            end = min(start + n, os.fstat(self.f.fileno()).st_size)
+            self.f.seek(end)
+        else:
+            end = self.base + len(self.buf)
+            while end < start + n and (more := self.f.read(min(_CHUNK, start + n - end))):
+                end += len(more)
+        self.buf, self.pos, self.base = b"", 0, end
+        return end - start
 
 
 def _open_file(path: str | os.PathLike[str]) -> BinaryIO:
@@ -138,8 +149,8 @@ def open_capture(path: str | os.PathLike[str], *, keep_going: bool = False) -> C
     """
     f = _open_file(path)
     try:
-        size = os.fstat(f.fileno()).st_size
-        stream = _Stream(f, size)
+        st = os.fstat(f.fileno())
+        stream = _Stream(f, st.st_size if stat.S_ISREG(st.st_mode) else None)
         stream.fill(4)
         magic = stream.buf[:4]
         if magic in _PCAP_MAGICS:
@@ -188,8 +199,8 @@ class CaptureReader:
     * ``interfaces`` (list of :class:`InterfaceInfo`); for pcapng, the interfaces described
       before the first packet are known right after opening, and later ones are added as reading
       reaches them. ``linktypes`` lists the distinct link types among them, in order;
-    * ``size`` (file size) and ``bytes_read`` (offset up to which the file has been parsed),
-      for a progress bar;
+    * ``size`` (file size at open; None for a pipe or other non-regular file) and
+      ``bytes_read`` (offset up to which the file has been parsed), for a progress bar;
     * ``truncated``: records yielded with caplen < len (snaplen cut, valid);
     * ``skipped``: ``Counter`` of records not yielded, by :class:`Reason` key;
     * ``skip_examples``: the first record-level error for each reason (bounded memory, for
@@ -401,11 +412,12 @@ class PcapReader(CaptureReader):
         sec, frac, caplen, wirelen = self._hdr.unpack_from(s.buf, s.pos)
         if caplen > MAX_CAPLEN:
             self._reject(index, off, Reason.OVERSIZED, _oversized(caplen))
-            if not s.skip(16 + caplen):
-                self._truncated_body(index, off, caplen)
+            skipped = s.skip(16 + caplen)
+            if skipped < 16 + caplen:
+                self._truncated_body(index, off, caplen, skipped - 16)
             return None
         if not s.fill(16 + caplen):
-            self._truncated_body(index, off, caplen)
+            self._truncated_body(index, off, caplen, s.avail - 16)
         start = s.pos + 16
         data = s.buf[start : start + caplen]
         s.pos = start + caplen
@@ -418,8 +430,7 @@ class PcapReader(CaptureReader):
         ts = sec * _NS_PER_S + frac * (1 if self.nanosecond else 1000)
         return CaptureRecord(index, ts, self.linktype, 0, data, wirelen)
 
-    def _truncated_body(self, index: int, off: int, caplen: int) -> None:
-        have = max(0, self.size - off - 16)
+    def _truncated_body(self, index: int, off: int, caplen: int, have: int) -> None:
         raise CaptureError(
             self.path,
             f"file ends {have} bytes into the {caplen}-byte record body (truncated file)",
@@ -594,9 +605,8 @@ class PcapNgReader(CaptureReader):
             raise self._corrupt(off, f"length {blen} {why}")
         if blen > _MAX_BLOCK_LEN:
             raise self._corrupt(off, f"length {blen} exceeds the {_MAX_BLOCK_LEN >> 20} MiB limit")
-        if off + blen > self.size or not s.fill(blen):
-            have = max(0, self.size - off)
-            msg = f"block at offset {off}: file ends {have} bytes into a {blen}-byte block"
+        if not s.fill(blen):  # at most 16 MiB, so reading before judging is acceptable
+            msg = f"block at offset {off}: file ends {s.avail} bytes into a {blen}-byte block"
             raise self._truncated(off, msg + " (truncated file)")
         trailer = self._u32.unpack_from(s.buf, s.pos + blen - 4)[0]
         if trailer != blen:

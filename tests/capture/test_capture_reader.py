@@ -3,8 +3,10 @@ the streaming guarantees (bounded memory, progress, file closing)."""
 
 from __future__ import annotations
 
+import os
 import pickle
 import struct
+import threading
 import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
@@ -531,3 +533,56 @@ class _FailingFile:
 
     def __getattr__(self, name: str) -> object:
         return getattr(self._real, name)
+
+
+# --- non-regular and growing files ------------------------------------------------------
+
+
+def _through_fifo(tmp_path: Path, content: bytes, keep_going: bool) -> tuple:
+    """Read ``content`` through a named pipe, as ``replay <(zcat x.pcap.gz)`` would."""
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    writer = threading.Thread(target=fifo.write_bytes, args=(content,), daemon=True)
+    writer.start()
+    try:
+        return read(fifo, keep_going)
+    finally:
+        writer.join(timeout=10)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
+def test_pipe_input(tmp_path: Path) -> None:
+    big = b.pcap_record(bytes(300_000))  # skipped by reading and dropping: pipes can't seek
+    content = records_file(2) + big + b.pcap_record(FRAME)
+    reader, records = _through_fifo(tmp_path, content, keep_going=True)
+    assert reader.size is None
+    assert [r.index for r in records] == [0, 1, 3]
+    assert dict(reader.skipped) == {Reason.OVERSIZED: 1}
+    assert reader.bytes_read == len(content)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
+def test_pipe_input_pcapng_truncated(tmp_path: Path) -> None:
+    content = ng(b.idb(), b.epb(FRAME), b.epb(FRAME))[:-10]
+    reader, records = _through_fifo(tmp_path, content, keep_going=True)
+    assert len(records) == 1
+    assert "file ends 82 bytes into a 92-byte block (truncated file)" in str(reader.errors[0])
+
+
+def test_file_growing_while_read(tmp_path: Path) -> None:
+    """A capture still being written: blocks appended after open are read, not reported as
+    truncation (so the reader must not judge blocks by the size seen at open)."""
+    path = tmp_path / "live.pcapng"
+    path.write_bytes(ng(b.idb(), b.epb(FRAME, ticks=1)))
+    with open_capture(path) as reader:
+        with path.open("ab") as f:
+            f.write(b.epb(FRAME, ticks=2))
+        assert [r.timestamp_ns for r in reader] == [1_000, 2_000]
+
+
+def test_oversized_record_cut_short_reports_bytes_present(write: Callable[..., Path]) -> None:
+    path = write(records_file(1) + b.pcap_record(bytes(300_000))[:1016])
+    reader, _ = read(path, keep_going=True)
+    assert str(reader.errors[0]).endswith(
+        "file ends 1000 bytes into the 300000-byte record body (truncated file)"
+    )
