@@ -11,6 +11,7 @@ import struct
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -18,6 +19,7 @@ import macvlan_sim.capture.reader as reader_module
 from macvlan_sim.capture import CaptureError, open_capture
 
 from . import builders as b
+from .corpus import corpus_file, manifest_params
 
 SETTINGS = settings(
     max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
@@ -148,3 +150,8 @@ def test_pcapng_fast_and_slow_paths_agree(
     path = tmp_path / "f.pcapng"
     path.write_bytes(content[: max(28, len(content) - cut)])
     assert_paths_agree(path, chunk)
+
+
+@pytest.mark.parametrize("e", manifest_params())
+def test_corpus_fast_and_slow_paths_agree(e: dict[str, Any]) -> None:
+    assert_paths_agree(corpus_file(e["file"]), chunk=61)
