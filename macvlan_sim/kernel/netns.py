@@ -120,8 +120,15 @@ def sigterm_raises() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    owner = os.getpid()
 
     def _raise(signum: int, frame: FrameType | None) -> None:
+        if os.getpid() != owner:
+            # A fork()ed helper (pyroute2 opens namespace sockets from forked children and
+            # SIGTERMs them when done) inherits this handler and the parent's whole Python
+            # stack. Raising here would unwind that copied stack through *our* cleanup code;
+            # die the way SIGTERM's default disposition would instead.
+            os._exit(128 + signum)
         raise HarnessTerminated(f"signal {signum}")
 
     previous = signal.signal(signal.SIGTERM, _raise)
@@ -157,19 +164,26 @@ def private_netns(*, keep: bool = False, prefix: str = PREFIX) -> Iterator[str]:
     after the name is gone.
     """
     name = unique_name(prefix)
+    creator = os.getpid()
     if netns_exists(name):  # checked before `try`: a foreign namespace must never be removed
         raise FileExistsError(f"netns {name} already exists")
     try:
         create_netns(name)
         yield name
     finally:
-        with sigterm_deferred():
-            if keep and netns_exists(name):
-                log.warning("keeping network namespace %s (delete with: ip netns del %s)",
-                            name, name)
-            else:
-                try:
-                    remove_netns(name)
-                except OSError as exc:  # pragma: no cover - reported, never hidden
-                    log.error("could not remove network namespace %s: %s", name, exc)
-                    raise
+        # A fork()ed child unwinding a copy of the creator's stack (e.g. an interrupted
+        # pyroute2 helper) must leave the namespace alone: the parent is still using it.
+        if os.getpid() == creator:
+            _cleanup(name, keep)
+
+
+def _cleanup(name: str, keep: bool) -> None:
+    with sigterm_deferred():
+        if keep and netns_exists(name):
+            log.warning("keeping network namespace %s (delete with: ip netns del %s)", name, name)
+            return
+        try:
+            remove_netns(name)
+        except OSError as exc:  # pragma: no cover - reported, never hidden
+            log.error("could not remove network namespace %s: %s", name, exc)
+            raise
