@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from macvlan_sim.kernel import HarnessTerminated, harness, netns, run_scenario_on_kernel
+from macvlan_sim.kernel.sockets import Capture, Observer
 
 from .conftest import require_kernel
 
@@ -302,3 +303,55 @@ def test_8023_frames_reach_the_lower_stack_socket_of_the_right_protocol() -> Non
         entry = result["frames"][0]
         assert ("lower:stack", "broadcast", 0) in recs(entry), hexstr
         assert "rx_dropped" not in entry["counters"]["lower"]
+
+
+def test_foreign_and_late_captures_are_reported_not_attributed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A capture that is not a copy of the frame goes to ``errors``, never to ``receptions``."""
+    foreign = bytes.fromhex("0a00000077770a0000000042" + PAYLOAD)
+    real_collect, real_drain = Observer.collect, Observer.drain
+    calls = {"collect": 0, "drain": 0}
+
+    def collect(self: Observer, settle: float, max_wait: float) -> list[Capture]:
+        calls["collect"] += 1
+        out = real_collect(self, settle, max_wait)
+        if calls["collect"] == 2:  # 1 is the post-setup read, 2 is frame 0
+            out.append(Capture("lower", "lower", "lower", 3, foreign, None))
+        return out
+
+    def drain(self: Observer) -> list[Capture]:
+        calls["drain"] += 1
+        out = real_drain(self)
+        if calls["drain"] == 2:  # just before frame 1: a straggler of frame 0
+            out.append(Capture("mv0", "mv0", "mv0", 0, foreign, (0x8100, 5)))
+        return out
+
+    monkeypatch.setattr(Observer, "collect", collect)
+    monkeypatch.setattr(Observer, "drain", drain)
+    unicast = frame("02:00:00:00:01:00", "0a:00:00:00:00:01")
+    result = run_scenario_on_kernel({"devices": [bridge("mv0", 0)], "frames": [unicast] * 2})
+    first, second = result["frames"]
+    assert recs(first) == recs(second) == [
+        ("lower", "otherhost", 0), ("mv0", "host", 0), ("wire", "outgoing", 0),
+    ]
+    assert first["errors"] == [
+        {"kind": "unmatched", "dev": "lower", "pkttype": "otherhost", "hex": foreign.hex()},
+        {"kind": "late", "dev": "mv0", "pkttype": "host",
+         "vlan": {"tpid": "0x8100", "vid": 5, "pcp": 0, "dei": 0}, "hex": foreign.hex()},
+    ]
+    assert "errors" not in second
+
+
+def test_lower_promisc_defaults_and_short_frames() -> None:
+    result = run_scenario_on_kernel({
+        "lower": {"promisc": True},
+        "devices": [{"name": "mv0"}],
+        "frames": [{"inject": "wire", "hex": "ffffffffffff0a00000000"}],
+    })
+    assert [s["op"] for s in result["setup"]] == [
+        "veth lower(02:00:00:00:00:01) <-> wire(02:00:00:00:ff:fe)",
+        "wire up", "lower up", "lower promisc on", "macvlan mv0 mode vepa", "mv0 up",
+    ]
+    # AF_PACKET refuses a frame shorter than the Ethernet header.
+    assert result["frames"][0]["send"] == "EINVAL"
