@@ -279,6 +279,7 @@ class _Run:
         self.observer: Observer | None = None
         self.injector: Injector | None = None
         self.stack_devices: list[str] = []
+        self.devices: list[str] = []
 
     def close(self) -> None:
         """Close every socket into the namespace so that deleting it really frees it."""
@@ -493,7 +494,7 @@ class _Run:
             "receptions": [rec for _key, rec in receptions],
         }
         counters = {}
-        for dev in order:
+        for dev in self.devices:
             if dev in before and dev in after:
                 d = _delta(before[dev], after[dev])
                 if d:
@@ -508,7 +509,7 @@ class _Run:
         """Setup, inject every frame, read the final counters."""
         self.setup()
         assert self.rtnl is not None
-        devices = self.existing_devices()
+        self.devices = devices = self.existing_devices()
         self.open_observers(devices)
         assert self.observer is not None
         order = self._order(devices)

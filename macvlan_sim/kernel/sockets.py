@@ -36,7 +36,7 @@ SOL_PACKET = 263
 PACKET_AUXDATA = 8
 TP_STATUS_VLAN_VALID = 1 << 4
 TP_STATUS_VLAN_TPID_VALID = 1 << 6
-_AUXDATA = struct.Struct("=IIIHHHH")  # struct tpacket_auxdata
+AUXDATA_STRUCT = struct.Struct("=IIIHHHH")  # struct tpacket_auxdata
 SIOCADDMULTI = 0x8931
 
 PKTTYPES = {
@@ -74,12 +74,12 @@ class Capture:
         return self.raw[:12] + struct.pack("!HH", tpid, tci) + self.raw[12:]
 
 
-def _parse_auxdata(ancdata: list[tuple[int, int, bytes]]) -> tuple[int, int] | None:
+def parse_auxdata(ancdata: list[tuple[int, int, bytes]]) -> tuple[int, int] | None:
     """(TPID, TCI) of the out-of-band tag, or None. TPID defaults to 802.1Q."""
     for level, kind, data in ancdata:
-        if level != SOL_PACKET or kind != PACKET_AUXDATA or len(data) < _AUXDATA.size:
+        if level != SOL_PACKET or kind != PACKET_AUXDATA or len(data) < AUXDATA_STRUCT.size:
             continue
-        status, _len, _snap, _mac, _net, tci, tpid = _AUXDATA.unpack_from(data)
+        status, _len, _snap, _mac, _net, tci, tpid = AUXDATA_STRUCT.unpack_from(data)
         if status & TP_STATUS_VLAN_VALID:
             return (tpid if status & TP_STATUS_VLAN_TPID_VALID else 0x8100, tci)
     return None
@@ -144,7 +144,7 @@ class Observer:
         while True:
             try:
                 data, anc, _flags, addr = sock.recvmsg(
-                    _MAX_FRAME, socket.CMSG_SPACE(_AUXDATA.size)
+                    _MAX_FRAME, socket.CMSG_SPACE(AUXDATA_STRUCT.size)
                 )
             except BlockingIOError:
                 return out
@@ -159,7 +159,7 @@ class Observer:
                 # The orig_dev rule: a handler bound to the lower also gets frames that
                 # finished on a macvlan. Not "the lower's stack", so not reported.
                 continue
-            out.append(Capture(label, device, ifname, pkttype, data, _parse_auxdata(anc)))
+            out.append(Capture(label, device, ifname, pkttype, data, parse_auxdata(anc)))
 
     def collect(self, settle: float, max_wait: float) -> list[Capture]:
         """Read until every socket has been quiet for ``settle`` seconds.
