@@ -1,0 +1,1 @@
+"""Tests of the live-kernel harness (macvlan_sim.kernel)."""
