@@ -57,7 +57,8 @@ def macvlan_broadcast(
     for dev in port.hashed_devices():
         if dev is src or not dev.mode & mask:
             continue
-        if not device_accepts(dev, skb.dst, eng.host.hash_filters):
+        host = eng.host
+        if not device_accepts(dev, skb.dst, host.hash_filters, host.filter_false_positives):
             continue
         copy = skb.clone()
         copy.step("B %s flood: copy to %s", Lazy(mask_words, mask), dev.name)

@@ -67,6 +67,8 @@ class Host:
         self._macvlan_seq = 0
         self.lower: LowerDevice | None = None
         self.wire: NetDevice | None = None
+        #: (device, group) pairs a real kernel's salted hash filter let through (verify-kernel).
+        self.filter_false_positives: frozenset[tuple[str, bytes]] = frozenset()
         #: Ethertypes with a protocol handler in every namespace (ip_rcv, arp_rcv, ipv6_rcv).
         self.global_protocols: set[int] = {ETH_P_IP, ETH_P_ARP, ETH_P_IPV6}
 

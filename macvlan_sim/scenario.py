@@ -267,10 +267,16 @@ class Scenario:
 
     # ------------------------------------------------------------------ running
     def run(
-        self, *, extras: bool = True, hash_filters: bool = False, seed: int = 0
+        self,
+        *,
+        extras: bool = True,
+        hash_filters: bool = False,
+        seed: int = 0,
+        false_positives: frozenset[tuple[str, bytes]] = frozenset(),
     ) -> dict[str, Any]:
         """Build, send every frame, and return the result object."""
         host, log = self.build(hash_filters=hash_filters, seed=seed)
+        host.filter_false_positives = false_positives
         engine = Engine(host, hairpin=self.hairpin, keep_paths=extras)
         frames = []
         for index, spec in enumerate(self.frames):

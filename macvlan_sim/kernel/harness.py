@@ -409,9 +409,9 @@ class _Run:
     def existing_devices(self) -> list[str]:
         """Devices present after setup, in report order: lower, wire, VLANs, macvlans."""
         assert self.rtnl is not None
-        names = [LOWER, WIRE] + [v.name for v in self.spec.vlans] + [
-            d.name for d in self.spec.devices
-        ]
+        names = (
+            [LOWER, WIRE] + [v.name for v in self.spec.vlans] + [d.name for d in self.spec.devices]
+        )
         return [n for n in names if self.rtnl.index(n) is not None]
 
     def open_observers(self, devices: list[str]) -> None:
@@ -458,8 +458,10 @@ class _Run:
         errors: list[dict[str, Any]] = []
         if self.spec.hairpin:
             reflect = [
-                c for _p, c in captured
-                if c.label == WIRE and c.pkttype != PACKET_OUTGOING
+                c
+                for _p, c in captured
+                if c.label == WIRE
+                and c.pkttype != PACKET_OUTGOING
                 and fr.matches(frame.data, c.effective)
             ]
             for cap in reflect:

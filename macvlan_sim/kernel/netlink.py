@@ -164,7 +164,10 @@ class Rtnl:
     def add_veth(self, name: str, mac: str, peer: str, peer_mac: str) -> None:
         """Create the lower/wire pair directly in the namespace (never in the root one)."""
         self.ipr.link(
-            "add", ifname=name, address=mac, kind="veth",
+            "add",
+            ifname=name,
+            address=mac,
+            kind="veth",
             peer={"ifname": peer, "address": peer_mac},
         )
 
@@ -174,14 +177,16 @@ class Rtnl:
 
     def set_flag(self, name: str, flag: int, on: bool = True) -> None:
         """Set or clear one IFF_* flag (PROMISC, ALLMULTI) with a change mask."""
-        self.ipr.link(
-            "set", index=self.require_index(name), flags=flag if on else 0, change=flag
-        )
+        self.ipr.link("set", index=self.require_index(name), flags=flag if on else 0, change=flag)
 
     def add_vlan(self, name: str, link: str, vid: int, protocol: str) -> None:
         """802.1Q/802.1ad device; EOPNOTSUPP when the kernel has no 8021q."""
         self.ipr.link(
-            "add", ifname=name, kind="vlan", link=self.require_index(link), vlan_id=vid,
+            "add",
+            ifname=name,
+            kind="vlan",
+            link=self.require_index(link),
+            vlan_id=vid,
             vlan_protocol=VLAN_PROTOCOLS[protocol],
         )
 
@@ -189,8 +194,8 @@ class Rtnl:
 
     def _newlink(self, msg: MacvlanLinkMsg, create: bool) -> None:
         msg["header"]["type"] = RTM_NEWLINK
-        msg["header"]["flags"] = NLM_F_REQUEST | NLM_F_ACK | (
-            NLM_F_CREATE | NLM_F_EXCL if create else 0
+        msg["header"]["flags"] = (
+            NLM_F_REQUEST | NLM_F_ACK | (NLM_F_CREATE | NLM_F_EXCL if create else 0)
         )
         # nlm_request_batch: the sync IPRoute.nlm_request of pyroute2 0.9.7 is broken
         # (KeyError 'nlm_generator'); the batch call is the same request with the ACK read.
@@ -254,8 +259,10 @@ class Rtnl:
         msg["family"] = 0
         msg["index"] = self.require_index(name)
         msg["attrs"] = [
-            ("IFLA_LINKINFO", {"attrs": [("IFLA_INFO_KIND", "macvlan"),
-                                         ("IFLA_INFO_DATA", {"attrs": data})]}),
+            (
+                "IFLA_LINKINFO",
+                {"attrs": [("IFLA_INFO_KIND", "macvlan"), ("IFLA_INFO_DATA", {"attrs": data})]},
+            ),
         ]
         self._newlink(msg, create=False)
 

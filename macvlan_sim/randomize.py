@@ -1,0 +1,243 @@
+"""Random scenarios for ``verify-kernel --random``: small topologies and frames chosen to reach
+every rule of the spec (every mode and flag, source lists, joins, allmulti/promisc, down
+devices, bcqueuelen 0, bclim −1/0/2, hairpin, TX from every mode, VLAN tags, PAUSE, runts,
+multicast IPv4 fragments, MAC conflicts and refused devices).
+
+Addresses come from small pools so that frames hit devices, sources collide with listed ones,
+and occasionally two devices want the same MAC. Scenarios are plain JSON objects in the
+``scenario run`` schema, deterministic for a seed.
+"""
+
+from __future__ import annotations
+
+import random
+import struct
+from typing import Any
+
+from .mac import format_mac
+
+LOWER_MAC = "02:00:00:00:00:01"
+WIRE_MAC = "02:00:00:00:ff:fe"
+EXTERNAL = [f"0a:00:00:00:00:{i:02x}" for i in range(1, 6)]
+GROUPS = [
+    "01:00:5e:00:00:fb",
+    "01:00:5e:00:00:01",
+    "01:00:5e:00:00:11",
+    "33:33:00:00:00:fb",
+    "01:80:c2:00:00:0e",
+]
+BROADCAST = "ff:ff:ff:ff:ff:ff"
+MODES = ["private", "vepa", "bridge", "source"]
+MARKER_TYPE = 0x88B5
+
+
+def _mac(text: str) -> bytes:
+    return bytes.fromhex(text.replace(":", ""))
+
+
+class _Gen:
+    def __init__(self, seed: int) -> None:
+        self.rng = random.Random(seed)
+        self.seed = seed
+        self.serial = 0
+
+    def chance(self, p: float) -> bool:
+        return self.rng.random() < p
+
+    # ------------------------------------------------------------------ topology
+    def devices(self) -> list[dict[str, Any]]:
+        r = self.rng
+        if self.chance(0.08):
+            return self._passthru_port()
+        count = r.randint(1, 5)
+        pool = [f"02:00:00:00:01:{i:02x}" for i in range(count + 1)]
+        devs = []
+        for i in range(count):
+            mode = r.choice(MODES)
+            dev: dict[str, Any] = {"name": f"mv{i}", "mode": mode, "mac": pool[i]}
+            if self.chance(0.1):
+                dev["mac"] = r.choice(pool[:count])  # a MAC conflict: EADDRINUSE at up
+            if self.chance(0.06):
+                dev["mac"] = LOWER_MAC  # the lower's own MAC is busy too
+            flags = []
+            if self.chance(0.25):
+                flags.append("nodst")
+            if self.chance(0.08):
+                flags.append("nopromisc")
+            if flags:
+                dev["flags"] = flags
+            if mode == "source" or self.chance(0.05):
+                dev["macaddr"] = r.sample(EXTERNAL + pool[:count], r.randint(1, 2))
+            if self.chance(0.35):
+                dev["mc"] = r.sample(GROUPS, r.randint(1, 2))
+            if self.chance(0.12):
+                dev["allmulti"] = True
+            if self.chance(0.08):
+                dev["promisc"] = True
+            if self.chance(0.15):
+                dev["up"] = False
+            if self.chance(0.08):
+                dev["bcqueuelen"] = r.choice([0, 1, 5])
+            devs.append(dev)
+        if self.chance(0.04):
+            devs.append({"name": f"mv{count}", "mode": "passthru"})  # refused: EINVAL
+        return devs
+
+    def _passthru_port(self) -> list[dict[str, Any]]:
+        dev: dict[str, Any] = {"name": "mv0", "mode": "passthru"}
+        if self.chance(0.5):
+            dev["flags"] = ["nopromisc"]
+        if self.chance(0.3):
+            dev["up"] = False
+        if self.chance(0.4):
+            dev["mc"] = [self.rng.choice(GROUPS)]
+        return [dev]
+
+    def port(self) -> dict[str, Any]:
+        port: dict[str, Any] = {}
+        if self.chance(0.25):
+            port["bcqueuelen"] = self.rng.choice([0, 0, 1, 3])
+        if self.chance(0.35):
+            port["bclim"] = self.rng.choice([-1, -1, 0, 2, 5])
+        return port
+
+    # ------------------------------------------------------------------ frames
+    def payload(self, length: int = 46) -> bytes:
+        self.serial += 1
+        body = b"MVO-" + struct.pack("!IH", self.seed & 0xFFFFFFFF, self.serial)
+        return struct.pack("!H", MARKER_TYPE) + body + b"\0" * max(0, length - 2 - len(body))
+
+    def frame(self, dst: str, src: str, *, tags: list[tuple[int, int]] | None = None) -> bytes:
+        tag_bytes = b"".join(struct.pack("!HH", tpid, tci) for tpid, tci in tags or [])
+        return _mac(dst) + _mac(src) + tag_bytes + self.payload()
+
+    def dst(self, devs: list[dict[str, Any]]) -> str:
+        r = self.rng
+        macs = [d["mac"] for d in devs if "mac" in d]
+        choices = [*macs, *macs, LOWER_MAC, "02:00:00:00:99:99", BROADCAST, BROADCAST, *GROUPS]
+        return r.choice(choices)
+
+    def src(self, devs: list[dict[str, Any]]) -> str:
+        macs = [d["mac"] for d in devs if "mac" in d]
+        listed = [m for d in devs for m in d.get("macaddr", [])]
+        return self.rng.choice(EXTERNAL + listed + listed + macs)
+
+    def tags(self) -> list[tuple[int, int]]:
+        r = self.rng
+        roll = r.random()
+        if roll < 0.70:
+            return []
+        if roll < 0.80:
+            return [(0x8100, r.choice([10, 20, 4094]) | (r.randint(0, 7) << 13))]
+        if roll < 0.87:
+            return [(0x8100, r.randint(0, 7) << 13)]  # priority tag, VID 0
+        if roll < 0.93:
+            return [(0x88A8, 100), (0x8100, 10)]
+        return [(0x8100, 5 << 13), (0x8100, 20)]  # VID 0 in front of VID 20
+
+    def frames(self, devs: list[dict[str, Any]], count: int) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        while len(out) < count:
+            roll = self.rng.random()
+            if roll < 0.55:
+                data = self.frame(self.dst(devs), self.src(devs), tags=self.tags())
+                out.append({"inject": "wire", "hex": data.hex(), "note": "rx"})
+            elif roll < 0.80:
+                out.append(self._tx(devs))
+            elif roll < 0.86:
+                out.append(self._special())
+            elif roll < 0.91:
+                out += self._fragments(devs)
+            else:
+                out.append(self._runt(devs))
+        return out[:count] if len(out) > count + 2 else out
+
+    def _tx(self, devs: list[dict[str, Any]]) -> dict[str, Any]:
+        names = [d["name"] for d in devs] + ["lower"]
+        sender = self.rng.choice(names)
+        dev = next((d for d in devs if d["name"] == sender), None)
+        src = dev.get("mac", LOWER_MAC) if dev else LOWER_MAC
+        data = self.frame(self.dst(devs), src, tags=self.tags() if self.chance(0.2) else [])
+        return {"inject": sender, "hex": data.hex(), "note": f"tx from {sender}"}
+
+    def _special(self) -> dict[str, Any]:
+        pause = _mac("01:80:c2:00:00:01") + _mac(self.rng.choice(EXTERNAL)) + b"\x88\x08"
+        pause += b"\x00\x01\xff\xff" + self.payload()[2:42]
+        return {"inject": "wire", "hex": pause.hex(), "note": "PAUSE"}
+
+    def _runt(self, devs: list[dict[str, Any]]) -> dict[str, Any]:
+        r = self.rng
+        base = _mac(self.dst(devs)) + _mac(self.src(devs))
+        if self.chance(0.5):
+            data = base + b"\x88\xb5" + bytes(r.randint(0, 5))  # 14-19 bytes
+        else:
+            data = base + b"\x81\x00" + bytes([0, 10, 0x88, 0xB5, 1, 2])[: r.randint(0, 6)]
+        return {"inject": "wire", "hex": data.hex(), "note": f"runt {len(data)} bytes"}
+
+    def _fragments(self, devs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """An IPv4 datagram to a group (or a unicast MAC) in 2–3 fragments."""
+        dst = self.rng.choice(["01:00:5e:00:00:fb", BROADCAST, self.dst(devs)])
+        self.serial += 1
+        ident = self.serial & 0xFFFF
+        body = bytes((i * 7 + self.seed) & 0xFF for i in range(48))
+        pieces = [body[0:16], body[16:32], body[32:48]]
+        frames = []
+        for n, piece in enumerate(pieces):
+            more = n < len(pieces) - 1
+            frag = (0x2000 if more else 0) | (n * 2)
+            header = _ipv4(ident, frag, len(piece), 17)
+            data = _mac(dst) + _mac(self.rng.choice(EXTERNAL)) + b"\x08\x00" + header + piece
+            data += b"\0" * max(0, 60 - len(data))
+            frames.append({"inject": "wire", "hex": data.hex(), "note": f"ipv4 fragment {n}"})
+        if self.chance(0.3):
+            frames.reverse()
+        return frames
+
+
+def _ipv4(ident: int, frag: int, payload: int, proto: int) -> bytes:
+    header = bytearray(
+        struct.pack(
+            "!BBHHHBBH4s4s",
+            0x45,
+            0,
+            20 + payload,
+            ident,
+            frag,
+            64,
+            proto,
+            0,
+            bytes([192, 0, 2, 7]),
+            bytes([224, 0, 0, 251]),
+        )
+    )
+    total = sum(struct.unpack("!10H", bytes(header)))
+    total = (total & 0xFFFF) + (total >> 16)
+    struct.pack_into("!H", header, 10, ~total & 0xFFFF)
+    return bytes(header)
+
+
+def random_scenario(seed: int, *, frames: int = 20) -> dict[str, Any]:
+    """One random scenario; the same seed always gives the same scenario."""
+    gen = _Gen(seed)
+    devs = gen.devices()
+    scenario: dict[str, Any] = {
+        "lower": {"mac": LOWER_MAC},
+        "wire": {"mac": WIRE_MAC},
+        "devices": devs,
+        "port": gen.port(),
+        "hairpin": gen.chance(0.3),
+        "config_after_up": gen.chance(0.2),
+        "frames": gen.frames(devs, frames),
+        "seed": seed,
+    }
+    if gen.chance(0.05):
+        scenario["lower"]["promisc"] = True
+    return scenario
+
+
+def describe(scenario: dict[str, Any]) -> str:
+    modes = ",".join(d.get("mode", "vepa") for d in scenario.get("devices", []))
+    return f"seed {scenario.get('seed')}: [{modes}] {len(scenario.get('frames', []))} frames"
+
+
+__all__ = ["describe", "format_mac", "random_scenario"]
