@@ -181,3 +181,46 @@ def test_nic_drops_unknown_unicast_before_any_tap():
     out = Engine(h).rx(frame(mac(77), EXT))
     assert got(out) == {}
     assert not h.lower.promisc
+
+
+def test_mac_change_while_up_moves_the_nic_unicast_entry():
+    """§11: an UP device's MAC change adds the new address to L's unicast list and removes
+    the old one: a NIC then accepts the new MAC and drops the old one."""
+    h = new_host(filter_slots=64)
+    add(h, "a", Mode.BRIDGE, mac(1))
+    h.set_address("a", mac(9))
+    eng = Engine(h)
+    assert got(eng.rx(frame(mac(9), EXT))) == {"lower": 1, "a": 1}
+    assert got(eng.rx(frame(mac(1), EXT))) == {}
+
+
+def test_veth_lower_promiscuity_is_one_whatever_the_number_of_macvlans():
+    """§17: the lower's promiscuity is 1 on a veth with macvlans up (0 on a NIC)."""
+    h = new_host()
+    for i in range(4):
+        add(h, f"m{i}", Mode.BRIDGE, mac(i))
+    assert h.lower.promiscuity == 1
+    h2 = new_host(filter_slots=64)
+    for i in range(4):
+        add(h2, f"m{i}", Mode.BRIDGE, mac(i))
+    assert h2.lower.promiscuity == 0
+
+
+def test_implicit_promiscuity_also_from_a_source_device():
+    """§7: any non-passthru macvlan that is up puts its MAC in L's unicast list."""
+    h = new_host()
+    add(h, "s", Mode.SOURCE, mac(1))
+    assert h.lower.promisc
+
+
+def test_nic_source_device_only_sees_what_the_nic_accepts():
+    """§17: a source-mode device on a NIC only gets frames the NIC accepted."""
+    from macvlan_sim.constants import MacaddrOp
+    from macvlan_sim.host import MacaddrChange
+
+    h = new_host(filter_slots=64)
+    add(h, "s", Mode.SOURCE, mac(1), macaddr=MacaddrChange(MacaddrOp.ADD, (EXT,)))
+    add(h, "b", Mode.BRIDGE, mac(2))
+    eng = Engine(h)
+    assert got(eng.rx(frame(mac(77), EXT))) == {}
+    assert got(eng.rx(frame(mac(2), EXT))) == {"lower": 1, "s": 1, "b": 1}

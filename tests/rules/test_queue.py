@@ -305,3 +305,35 @@ def test_queue_drains_in_fifo_order():
     eng.flush()
     assert [r.data[14] for r in seen] == list(range(5))
     assert all(got(o)["a"] == 1 for o in outs)
+
+
+def test_vlan_device_counts_as_a_synced_subscriber():
+    """§7: the synced count counts every upper using dev_mc_sync, VLAN devices included."""
+    h = new_host(filter_slots=64)
+    add(h, "m0", Mode.BRIDGE, mac(1), bcqueuelen=0)
+    h.add_vlan("lower.10", "lower", 10)
+    h.set_up("lower.10")
+    g = group(0x21)
+    h.maddr_add("m0", g)
+    eng = Engine(h)
+    assert _classify(eng.rx(frame(g, EXT)), ["m0"]) == "inline"
+    h.maddr_add("lower.10", g)
+    h.maddr_add("m0", group(0x55))  # a macvlan rx_mode run picks up the new count
+    assert _classify(eng.rx(frame(g, EXT)), ["m0"]) == "queued"
+
+
+def test_port_filters_stale_after_a_macvlan_goes_down():
+    """§7: only a macvlan's rx_mode (open, list change, PROMISC/ALLMULTI) or a cutoff change
+    recomputes the port filters; a subscriber going down leaves them as they were."""
+    h = new_host(filter_slots=64)
+    add(h, "m0", Mode.BRIDGE, mac(1), bcqueuelen=0)
+    add(h, "m1", Mode.BRIDGE, mac(2), bcqueuelen=0)
+    g2 = group(0x22)
+    h.maddr_add("m0", g2)
+    h.maddr_add("m1", g2)
+    eng = Engine(h)
+    assert _classify(eng.rx(frame(g2, EXT)), ["m0"]) == "queued"
+    h.set_down("m1")
+    assert _classify(eng.rx(frame(g2, EXT)), ["m0"]) == "queued"  # stale: still 2
+    h.maddr_add("m0", group(0x55))
+    assert _classify(eng.rx(frame(g2, EXT)), ["m0"]) == "inline"

@@ -240,3 +240,19 @@ def test_source_nodst_accepted_on_every_mode_but_only_acts_through_entries():
         assert got(out) == {"lower": 1, f"m{i}": 1}
     out = eng.rx(frame(BCAST, EXT))
     assert got(out) == {"lower": 1, "lower:stack": 1, "m1": 1, "m2": 1, "m3": 1}
+
+
+def test_source_macaddr_set_with_no_macs_is_a_flush():
+    h = new_host()
+    add(h, "s0", Mode.SOURCE, mac(1), macaddr=op(MacaddrOp.SET, EXT, EXT2))
+    h.change_macvlan("s0", macaddr=op(MacaddrOp.SET))
+    assert not sees(h, "s0", EXT)
+    assert not sees(h, "s0", EXT2)
+
+
+def test_nopromisc_accepted_by_the_kernel_on_any_mode():
+    """§14: iproute2's nopromisc-needs-passthru check is client-side only."""
+    h = new_host()
+    add(h, "b0", Mode.BRIDGE, mac(1), flags=MacvlanFlag.NOPROMISC)
+    assert h.devices["b0"].flags == MacvlanFlag.NOPROMISC
+    assert h.lower.promisc  # it still puts its MAC in the veth's unicast list

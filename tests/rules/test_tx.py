@@ -250,3 +250,27 @@ def test_tx_wire_sees_frame_from_external_point_of_view():
     out = Engine(h).tx("v0", frame(EXT, mac(3)))
     (rec,) = at(out, "wire")
     assert rec.data == frame(EXT, mac(3))
+
+
+def test_tx_bridge_local_copy_forward_failure_counts_rx_errors():
+    """§6 step 4: if the TX-local forward fails (over the sibling's MTU) the sibling counts
+    rx_errors (reported as rx_dropped too, §12) and gets nothing."""
+    h = _tx_host()
+    h.devices["b1"].mtu = 100
+    out = Engine(h).tx("b0", frame(BCAST, mac(1), size=300))
+    assert not incoming_at(out, "b1")
+    counted = delta(out, "b1")
+    assert counted.get("rx_errors") == 1
+    # macvlan reports rx_dropped = rx_errors; the core drop in __dev_forward_skb may add one
+    assert counted.get("rx_dropped", 0) >= 1
+    assert set(counted) == {"rx_errors", "rx_dropped"}
+    assert got(out)["wire"] == 1
+
+
+def test_tx_failure_counts_tx_dropped():
+    """§9: a send that does not succeed (L down) counts tx_dropped, not tx_packets."""
+    h = _tx_host()
+    h.set_down("lower")
+    out = Engine(h).tx("v0", frame(UNKNOWN, mac(3)))
+    assert delta(out, "v0") == {"tx_dropped": 1}
+    assert not at(out, "wire")

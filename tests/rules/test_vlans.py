@@ -501,3 +501,15 @@ def test_first_vlan_device_joins_gvrp_group():
     assert GVRP_GROUP in h.lower.mc
     h.delete("lower.11")
     assert GVRP_GROUP not in h.lower.mc
+
+
+def test_vlan_device_with_its_own_mac_only_upgrades_otherhost():
+    """§13 (a) 2: OTHERHOST becomes HOST only for the VLAN device's MAC; HOST from L's
+    eth_type_trans (dst = L's MAC) is kept."""
+    h = new_host()
+    h.add_vlan("lower.10", "lower", 10, mac=mac(7))
+    h.set_up("lower.10")
+    eng = Engine(h)
+    assert kinds(eng.rx(tagged(mac(7), EXT)), "lower.10") == [PktType.HOST]
+    assert kinds(eng.rx(tagged(L_MAC, EXT)), "lower.10") == [PktType.HOST]
+    assert kinds(eng.rx(tagged(mac(8), EXT)), "lower.10") == [PktType.OTHERHOST]
