@@ -151,8 +151,12 @@ class Topo:
     def nic_drops_tag(self, tag) -> bool:
         """§17: the NIC's VLAN filter drops 802.1Q VIDs without a sub-interface unless the
         lower is promiscuous."""
-        return self.nic and tag is not None and tag[0] == Q and tag[1] & 0xFFF != 0 and not (
-            self.host.lower.promisc
+        return (
+            self.nic
+            and tag is not None
+            and tag[0] == Q
+            and tag[1] & 0xFFF != 0
+            and not (self.host.lower.promisc)
         )
 
 
@@ -216,9 +220,7 @@ def test_unicast_to_an_up_device_reaches_exactly_it(sc, data):
         assert rec.pkttype == PktType.HOST
         assert points(out)["lower:stack"] == 0
     if not topo.nic_drops_tag(tag):
-        assert set(incoming(out, topo.macvlan_names())) - set(non_source) == topo.source_copies(
-            src
-        )
+        assert set(incoming(out, topo.macvlan_names())) - set(non_source) == topo.source_copies(src)
 
 
 @SETTINGS

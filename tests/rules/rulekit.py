@@ -138,4 +138,3 @@ def same_bucket_macs(count: int, start: int = 0) -> list[bytes]:
         if len(b) == count:
             return b
         n += 1
-

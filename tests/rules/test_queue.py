@@ -182,9 +182,7 @@ def test_cutoff_table_passthru_nopromisc(traffic, cutoff):
     h.maddr_add("pt", g1)
     h.change_macvlan("pt", bclim=cutoff)
     assert not h.lower.promisc
-    dst = {"broadcast": BCAST, "group1": g1, "unjoined": unjoined}.get(
-        traffic, COLLIDES_WITH_BCAST
-    )
+    dst = {"broadcast": BCAST, "group1": g1, "unjoined": unjoined}.get(traffic, COLLIDES_WITH_BCAST)
     out = Engine(h).rx(frame(dst, EXT))
     assert _classify(out, ["pt"]) == SEC7_TABLE[traffic][cutoff]
     assert got(out)["lower:stack"] == 1

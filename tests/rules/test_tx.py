@@ -48,9 +48,7 @@ def _wire_only(out, sender: str | None = None) -> None:
 
 
 # --------------------------------------------------------------------------------- row 1
-@pytest.mark.parametrize(
-    "dst,kind", [(BCAST, PktType.BROADCAST), (group(0xFB), PktType.MULTICAST)]
-)
+@pytest.mark.parametrize("dst,kind", [(BCAST, PktType.BROADCAST), (group(0xFB), PktType.MULTICAST)])
 def test_tx_bridge_group_local_copies_then_wire(dst, kind):
     h = _tx_host()
     for name in ("b0", "b1", "v0", "p0"):
