@@ -20,7 +20,6 @@ from rulekit import (
 
 from macvlan_sim.constants import MacvlanFlag, Mode
 from macvlan_sim.engine import Engine
-from macvlan_sim.mac import ipv6_solicited_node
 
 
 def _macvlans(out, names) -> set[str]:
@@ -210,8 +209,6 @@ def test_default_join_ipv6_all_nodes_only_with_ipv6(ipv6):
     assert (ALL_NODES in h.devices["a"].mc) is ipv6
     eng = Engine(h)
     assert bool(got(eng.rx(frame(ALL_NODES, EXT)))["a"]) is ipv6
-    solicited = ipv6_solicited_node(mac(1))
-    assert bool(got(eng.rx(frame(solicited, EXT)))["a"]) is ipv6
 
 
 def test_default_join_left_on_down():

@@ -232,3 +232,15 @@ def test_passthru_broadcast_l_and_device():
     out = Engine(h).rx(frame(BCAST, EXT))
     assert got(out) == {"lower": 1, "lower:stack": 1, "pt": 1}
     assert not at(out, "pt")[0].pass_
+
+
+def test_passthru_nopromisc_toggle_while_up_is_balanced():
+    h = new_host()
+    add(h, "pt", Mode.PASSTHRU)
+    assert h.lower.promiscuity == 1
+    h.change_macvlan("pt", flags=NOPROMISC)
+    assert h.lower.promiscuity == 0
+    h.change_macvlan("pt", flags=MacvlanFlag.NONE)
+    assert h.lower.promiscuity == 1
+    h.set_down("pt")
+    assert h.lower.promiscuity == 0

@@ -335,3 +335,26 @@ def test_port_filters_stale_after_a_macvlan_goes_down():
     assert _classify(eng.rx(frame(g2, EXT)), ["m0"]) == "queued"  # stale: still 2
     h.maddr_add("m0", group(0x55))
     assert _classify(eng.rx(frame(g2, EXT)), ["m0"]) == "inline"
+
+
+def test_inline_copies_go_through_the_backlog():
+    """§7: inline copies are netif_rx'd, so L's stack (which continues synchronously) gets
+    the frame before any macvlan copy is delivered."""
+    h = new_host()
+    add(h, "a", Mode.BRIDGE, mac(1), bclim=-1)
+    add(h, "b", Mode.BRIDGE, mac(2))
+    out = Engine(h).rx(frame(BCAST, EXT))
+    pts = [r.point for r in out.receptions]
+    assert pts.index("lower:stack") < min(pts.index("a"), pts.index("b"))
+
+
+def test_passthru_without_nopromisc_queues_every_group_frame():
+    """§7: a promiscuous lower (passthru without nopromisc) has all-ones port filters."""
+    h = new_host()
+    add(h, "pt", Mode.PASSTHRU, bcqueuelen=0)
+    assert h.lower.promisc
+    eng = Engine(h)
+    for dst in (BCAST, group(0x77), ALL_HOSTS):
+        assert _classify(eng.rx(frame(dst, EXT)), ["pt"]) == "queued"
+    h.change_macvlan("pt", bclim=-1)
+    assert _classify(eng.rx(frame(BCAST, EXT)), ["pt"]) == "inline"

@@ -177,3 +177,11 @@ def test_U7_forced_host_even_when_promisc_flags_around():
     h.set_promisc("mv0", True)
     out = Engine(h).rx(frame(UNKNOWN, EXT))
     assert got(out) == {"lower": 1, "lower:stack": 1}
+
+
+@pytest.mark.skip(
+    reason="U6: skb_share_check fails only on an allocation failure, which the engine offers "
+    "no way to inject; nothing to observe through the public API"
+)
+def test_U6_share_check_failure_counts_rx_errors():
+    """U6 (documented for completeness): a failed skb_share_check counts rx_errors."""
