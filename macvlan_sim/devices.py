@@ -146,6 +146,9 @@ class VlanDevice(NetDevice):
     gvrp: bool = False
     mvrp: bool = False
     loose_binding: bool = False
+    #: A VLAN device that was opened and stopped turns its carrier off (``vlan_dev_stop``);
+    #: one never opened keeps the carrier it copied from its real device at registration.
+    was_stopped: bool = False
     kind = "vlan"
 
     @property

@@ -369,6 +369,7 @@ class Host:
             self._macvlan_stop(dev)
         elif isinstance(dev, VlanDevice):
             self._vlan_stop(dev)
+            dev.was_stopped = True
         dev.up = False
         self._protocol_joins(dev, join=False)
         target = dev.port_lower if isinstance(dev, MacvlanDevice) else dev.link
@@ -613,6 +614,33 @@ class Host:
             real.mc.del_ref(GVRP_GROUP)
             real.mc.del_ref(GVRP_GROUP)
             rx_mode.set_rx_mode(real)
+
+    # ------------------------------------------------------------------ carrier
+    def carrier(self, dev: NetDevice) -> bool:
+        """Operational carrier, which stacked devices inherit (netif_stacked_transfer_operstate).
+
+        A veth end has carrier while both ends are up; a NIC while it is up (the cable is
+        assumed). A macvlan has its lower's. A VLAN device has its real device's, except after
+        it was stopped. Linkwatch handles stacked devices as urgent events, so no delay is
+        modelled."""
+        if dev is self.lower or dev is self.wire:
+            assert self.lower is not None and self.wire is not None
+            if isinstance(dev, LowerDevice) and dev.has_unicast_filter:
+                return dev.up
+            return self.lower.up and self.wire.up
+        if isinstance(dev, MacvlanDevice):
+            lower = dev.port_lower
+            return lower is not None and self.carrier(lower)
+        if isinstance(dev, VlanDevice):
+            if dev.was_stopped and not dev.up:
+                return False
+            return dev.link is not None and self.carrier(dev.link)
+        return dev.up
+
+    def qdisc_active(self, dev: NetDevice) -> bool:
+        """``dev_activate`` installs the real (noqueue) qdisc only on an up device with carrier;
+        otherwise ``noop_qdisc`` drops every frame sent, before any tap sees it."""
+        return dev.up and self.carrier(dev)
 
     # ------------------------------------------------------------------ NIC filter inputs
     def registered_vids(self, dev: NetDevice) -> set[int]:

@@ -26,6 +26,12 @@ def dev_queue_xmit(eng: Engine, dev: NetDevice, skb: Skb) -> bool:
         eng.count(dev.name, "tx_dropped", 1)
         eng.drop(skb, f"{dev.name} is down (dev_queue_xmit)", "T0")
         return False
+    if not eng.host.qdisc_active(dev):
+        # No carrier: noop_qdisc takes the frame and drops it (NET_XMIT_CN, which callers
+        # count as sent), before dev_hard_start_xmit, so no tap sees it.
+        eng.count(dev.name, "tx_dropped", 1)
+        eng.drop(skb, f"{dev.name} has no carrier: its noop qdisc drops the frame", "T6")
+        return True
     if skb.vlan is not None and isinstance(dev, VlanDevice):
         # A VLAN device offers no tag offload of its own: an outer tag already attached is
         # pushed into the payload before the device adds its own (validate_xmit_vlan).

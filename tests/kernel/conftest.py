@@ -31,8 +31,7 @@ def require_kernel() -> None:
     if ok:
         return
     if kernel_required_by_env():
-        pytest.fail(f"{REQUIRE_ENV}=1 but the live kernel is unavailable: {reason}",
-                    pytrace=False)
+        pytest.fail(f"{REQUIRE_ENV}=1 but the live kernel is unavailable: {reason}", pytrace=False)
     pytest.skip(f"live kernel unavailable: {reason}", allow_module_level=True)
 
 

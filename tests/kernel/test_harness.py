@@ -28,8 +28,11 @@ PAYLOAD = "88b5" + b"MVO-selftest".hex() + "00" * 34
 
 def frame(dst: str, src: str, inject: str = "wire", note: str = "") -> dict[str, str]:
     """A 60-byte marker frame like the examples'."""
-    return {"inject": inject, "hex": dst.replace(":", "") + src.replace(":", "") + PAYLOAD,
-            "note": note}
+    return {
+        "inject": inject,
+        "hex": dst.replace(":", "") + src.replace(":", "") + PAYLOAD,
+        "note": note,
+    }
 
 
 def bridge(name: str, last: int, **extra: Any) -> dict[str, Any]:
@@ -219,23 +222,34 @@ def test_hairpin_reflections_are_pass_1() -> None:
     flat = run_scenario_on_kernel(scenario(False))["frames"]
     pin = run_scenario_on_kernel(scenario(True))["frames"]
     assert all(r.get("pass", 0) == 0 for f in flat for r in f["receptions"])
-    assert recs(flat[0]) == [("lower", "outgoing", 0), ("va", "outgoing", 0),
-                             ("wire", "otherhost", 0)]
+    assert recs(flat[0]) == [
+        ("lower", "outgoing", 0),
+        ("va", "outgoing", 0),
+        ("wire", "otherhost", 0),
+    ]
     # The switch sends the unicast back in; vb takes it as HOST on the second pass.
     assert recs(pin[0]) == [
-        ("lower", "otherhost", 1), ("lower", "outgoing", 0), ("va", "outgoing", 0),
-        ("vb", "host", 1), ("wire", "otherhost", 0), ("wire", "outgoing", 1),
+        ("lower", "otherhost", 1),
+        ("lower", "outgoing", 0),
+        ("va", "outgoing", 0),
+        ("vb", "host", 1),
+        ("wire", "otherhost", 0),
+        ("wire", "outgoing", 1),
     ]
     assert pin[0]["counters"]["vb"] == {"rx_packets": 1, "rx_bytes": 60}
     # A reflected VEPA broadcast reaches the other VEPA device and the lower, not the sender
     # and not the private one.
     assert {r for r in recs(pin[1]) if r[2] == 1} == {
-        ("lower", "broadcast", 1), ("lower:stack", "broadcast", 1), ("vb", "broadcast", 1),
+        ("lower", "broadcast", 1),
+        ("lower:stack", "broadcast", 1),
+        ("vb", "broadcast", 1),
         ("wire", "outgoing", 1),
     }
     # A reflected private broadcast goes back to the sender only (0 bytes counted).
     assert {r for r in recs(pin[2]) if r[2] == 1} == {
-        ("lower", "broadcast", 1), ("pr", "broadcast", 1), ("wire", "outgoing", 1),
+        ("lower", "broadcast", 1),
+        ("pr", "broadcast", 1),
+        ("wire", "outgoing", 1),
     }
     assert pin[2]["counters"]["pr"] == {"rx_packets": 1, "tx_packets": 1, "tx_bytes": 60}
     # Frames injected on the wire are not reflected.
@@ -247,12 +261,14 @@ def test_bclim_is_set_and_read_back() -> None:
         port: dict[str, Any] = {"bcqueuelen": 0}
         if bclim is not None:
             port["bclim"] = bclim
-        return run_scenario_on_kernel({
-            "lower": {"mac": LOWER_MAC},
-            "port": port,
-            "devices": [bridge("mv0", 0), bridge("mv1", 1)],
-            "frames": [frame("ff:ff:ff:ff:ff:ff", "0a:00:00:00:00:01")],
-        })
+        return run_scenario_on_kernel(
+            {
+                "lower": {"mac": LOWER_MAC},
+                "port": port,
+                "devices": [bridge("mv0", 0), bridge("mv1", 1)],
+                "frames": [frame("ff:ff:ff:ff:ff:ff", "0a:00:00:00:00:01")],
+            }
+        )
 
     inline = run(-1)
     assert ops(inline)["port bclim -1"] == {"op": "port bclim -1", "ok": True}
@@ -279,8 +295,10 @@ def test_multicast_join_and_allmulti(after_up: bool) -> None:
             bridge("mv1", 1, allmulti=True),
             bridge("mv2", 2, promisc=True),
         ],
-        "frames": [frame("01:00:5e:00:00:fb", "0a:00:00:00:00:01"),
-                   frame("01:00:5e:00:00:42", "0a:00:00:00:00:01")],
+        "frames": [
+            frame("01:00:5e:00:00:fb", "0a:00:00:00:00:01"),
+            frame("01:00:5e:00:00:42", "0a:00:00:00:00:01"),
+        ],
     }
     result = run_scenario_on_kernel(scenario)
     names = [s["op"] for s in result["setup"]]
@@ -332,26 +350,43 @@ def test_foreign_and_late_captures_are_reported_not_attributed(
     unicast = frame("02:00:00:00:01:00", "0a:00:00:00:00:01")
     result = run_scenario_on_kernel({"devices": [bridge("mv0", 0)], "frames": [unicast] * 2})
     first, second = result["frames"]
-    assert recs(first) == recs(second) == [
-        ("lower", "otherhost", 0), ("mv0", "host", 0), ("wire", "outgoing", 0),
-    ]
+    assert (
+        recs(first)
+        == recs(second)
+        == [
+            ("lower", "otherhost", 0),
+            ("mv0", "host", 0),
+            ("wire", "outgoing", 0),
+        ]
+    )
     assert first["errors"] == [
         {"kind": "unmatched", "dev": "lower", "pkttype": "otherhost", "hex": foreign.hex()},
-        {"kind": "late", "dev": "mv0", "pkttype": "host",
-         "vlan": {"tpid": "0x8100", "vid": 5, "pcp": 0, "dei": 0}, "hex": foreign.hex()},
+        {
+            "kind": "late",
+            "dev": "mv0",
+            "pkttype": "host",
+            "vlan": {"tpid": "0x8100", "vid": 5, "pcp": 0, "dei": 0},
+            "hex": foreign.hex(),
+        },
     ]
     assert "errors" not in second
 
 
 def test_lower_promisc_defaults_and_short_frames() -> None:
-    result = run_scenario_on_kernel({
-        "lower": {"promisc": True},
-        "devices": [{"name": "mv0"}],
-        "frames": [{"inject": "wire", "hex": "ffffffffffff0a00000000"}],
-    })
+    result = run_scenario_on_kernel(
+        {
+            "lower": {"promisc": True},
+            "devices": [{"name": "mv0"}],
+            "frames": [{"inject": "wire", "hex": "ffffffffffff0a00000000"}],
+        }
+    )
     assert [s["op"] for s in result["setup"]] == [
         "veth lower(02:00:00:00:00:01) <-> wire(02:00:00:00:ff:fe)",
-        "wire up", "lower up", "lower promisc on", "macvlan mv0 mode vepa", "mv0 up",
+        "wire up",
+        "lower up",
+        "lower promisc on",
+        "macvlan mv0 mode vepa",
+        "mv0 up",
     ]
     # AF_PACKET refuses a frame shorter than the Ethernet header.
     assert result["frames"][0]["send"] == "EINVAL"

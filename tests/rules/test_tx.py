@@ -125,14 +125,16 @@ def test_tx_bridge_to_sibling_source_nodst_steals():
 
 
 def test_tx_bridge_to_sibling_with_lower_down_dropped_silently():
-    """dev_forward_skb into a down L drops the frame; the send still succeeds and counts."""
+    """§9 says dev_forward_skb into a down L drops the frame while the send counts as sent. On
+    the live kernel the frame never gets that far: with L down the macvlans have no carrier,
+    noop_qdisc drops the frame before any tap and the sender counts tx_dropped (checked live
+    in tests/kernel/test_carrier.py; the kernel wins, docs/kernel-notes.md)."""
     h = _tx_host()
     h.set_down("lower")
     out = Engine(h).tx("b0", frame(mac(2), mac(1)))
     assert out.send == "ok"
-    assert not incoming_at(out, "b1")
-    assert not at(out, "wire")
-    assert delta(out, "b0") == {"tx_packets": 1, "tx_bytes": 60}
+    assert out.receptions == []
+    assert delta(out, "b0") == {"tx_dropped": 1}
 
 
 # --------------------------------------------------------------------------------- row 3
