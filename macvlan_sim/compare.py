@@ -49,9 +49,11 @@ class FrameDiff:
     extra: list[ReceptionKey] = field(default_factory=list)  # produced, not expected
     counters: dict[str, tuple[dict[str, int], dict[str, int]]] = field(default_factory=dict)
     rules: list[str] = field(default_factory=list)
+    #: Copies the reference side could not attribute (a kernel harness's ``errors``).
+    unexplained: list[str] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return bool(self.send or self.missing or self.extra or self.counters)
+        return bool(self.send or self.missing or self.extra or self.counters or self.unexplained)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -62,6 +64,7 @@ class FrameDiff:
             "extra": [describe_key(k) for k in self.extra],
             "counters": {d: {"expected": a, "got": b} for d, (a, b) in self.counters.items()},
             "rules": self.rules,
+            "unexplained": self.unexplained,
         }
 
 
@@ -136,6 +139,9 @@ def _frame_diff(exp: dict[str, Any], mine: dict[str, Any], ignore: frozenset[str
     diff.missing = sorted((a - b).elements())
     diff.extra = sorted((b - a).elements())
     diff.counters = _counter_diff(exp.get("counters", {}), mine.get("counters", {}), ignore)
+    diff.unexplained = [
+        f"{e.get('kind', 'error')} copy at {e.get('dev', '?')}" for e in exp.get("errors") or []
+    ]
     rules = []
     for r in mine.get("receptions", []):
         for step in r.get("path", []):

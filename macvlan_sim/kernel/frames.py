@@ -131,22 +131,31 @@ def matches(injected: bytes, effective: bytes) -> bool:
 
     * VLAN tags added or removed (priority-tag stripping, QinQ, VLAN TX);
     * trailing zero bytes added or removed (padding, trimming to the IP length);
-    * an IPv4 datagram reassembled from the injected fragment (same addresses and IP id):
-      the macvlan handler reassembles group-addressed fragments (spec §5 M1).
+    * an IPv4 datagram reassembled from the injected fragment (same destination MAC, same IP
+      addresses, id and protocol): the macvlan handler reassembles group-addressed fragments
+      (spec §5 M1), and the datagram carries the Ethernet header of the *first* fragment, so
+      its source MAC may be another fragment's.
 
     Anything else is treated as foreign (noise or a late copy of an earlier frame) so it is
     never attributed to the wrong frame.
     """
     a, b = strip_tags(injected), strip_tags(effective)
-    if a[: 2 * ETH_ALEN] != b[: 2 * ETH_ALEN]:
+    if a[:ETH_ALEN] != b[:ETH_ALEN]:
+        return False
+    key = _ipv4_key(a)
+    if key is not None and _is_fragment(a) and key == _ipv4_key(b):
+        return True
+    if a[ETH_ALEN : 2 * ETH_ALEN] != b[ETH_ALEN : 2 * ETH_ALEN]:
         return False
     if a == b:
         return True
     short, long_ = (a, b) if len(a) < len(b) else (b, a)
-    if long_.startswith(short) and not any(long_[len(short) :]):
-        return True
-    key = _ipv4_key(a)
-    return key is not None and key == _ipv4_key(b)
+    return long_.startswith(short) and not any(long_[len(short) :])
+
+
+def _is_fragment(frame: bytes) -> bool:
+    """An untagged IPv4 frame with MF set or a non-zero fragment offset."""
+    return int.from_bytes(frame[ETH_HLEN + 6 : ETH_HLEN + 8], "big") & 0x3FFF != 0
 
 
 def diff_fields(injected: bytes, raw: bytes, vlan: tuple[int, int] | None) -> dict[str, object]:
