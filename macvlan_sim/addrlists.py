@@ -40,6 +40,10 @@ class OwnAddressList:
         if self._refs[addr] == 0:
             del self._refs[addr]
 
+    def user_addresses(self) -> list[bytes]:
+        """What ``ip maddr add`` put there (not protocol joins)."""
+        return sorted(self._global)
+
     def addresses(self) -> list[bytes]:
         """In the order they were first added is not kept by the kernel's filter use: sorted."""
         return sorted(self._global | set(self._refs))

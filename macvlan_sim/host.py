@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from . import rx_mode
 from .constants import (
     DEFAULT_MTU,
+    ETH_P_802_2,
     ETH_P_8021AD,
     ETH_P_8021Q,
     ETH_P_ARP,
@@ -36,7 +37,8 @@ from .mac import format_mac, ipv6_solicited_node, is_group, is_valid_unicast
 from .port import MacvlanPort
 
 WIRE_NAME = "wire"
-DEFAULT_WIRE_MAC = bytes.fromhex("0200000000fffe")[:6]
+DEFAULT_GLOBAL_PROTOCOLS = frozenset({ETH_P_IP, ETH_P_ARP, ETH_P_IPV6, ETH_P_802_2})
+DEFAULT_WIRE_MAC = bytes.fromhex("02000000fffe")
 _VALID_FLAGS = MacvlanFlag.NOPROMISC | MacvlanFlag.NODST
 _MODES = {m.value for m in Mode}
 
@@ -69,8 +71,11 @@ class Host:
         self.wire: NetDevice | None = None
         #: (device, group) pairs a real kernel's salted hash filter let through (verify-kernel).
         self.filter_false_positives: frozenset[tuple[str, bytes]] = frozenset()
-        #: Ethertypes with a protocol handler in every namespace (ip_rcv, arp_rcv, ipv6_rcv).
-        self.global_protocols: set[int] = {ETH_P_IP, ETH_P_ARP, ETH_P_IPV6}
+        #: Protocols with a handler for every device (``/proc/net/ptype`` rows without a
+        #: device): ip_rcv, arp_rcv, ipv6_rcv, and llc_rcv for 802.2 frames wherever the llc
+        #: module is in (bridge/stp pull it in). A frame of another protocol that ends on a
+        #: device nobody listens to is counted in that device's rx_dropped.
+        self.global_protocols: set[int] = set(DEFAULT_GLOBAL_PROTOCOLS)
 
     # ------------------------------------------------------------------ lookup helpers
     def get(self, name: str) -> NetDevice:

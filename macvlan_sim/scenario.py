@@ -273,10 +273,14 @@ class Scenario:
         hash_filters: bool = False,
         seed: int = 0,
         false_positives: frozenset[tuple[str, bytes]] = frozenset(),
+        global_protocols: frozenset[int] | None = None,
     ) -> dict[str, Any]:
-        """Build, send every frame, and return the result object."""
+        """Build, send every frame, and return the result object. ``global_protocols`` sets
+        which protocols have a handler on every device (default: the usual kernel's)."""
         host, log = self.build(hash_filters=hash_filters, seed=seed)
         host.filter_false_positives = false_positives
+        if global_protocols is not None:
+            host.global_protocols = set(global_protocols)
         engine = Engine(host, hairpin=self.hairpin, keep_paths=extras)
         frames = []
         for index, spec in enumerate(self.frames):

@@ -27,6 +27,7 @@ from .mac import format_mac, is_group
 from .randomize import random_scenario
 from .scenario import Scenario
 from .shrink import shrink
+from .topology import Topology
 
 LOWER = "lower"
 
@@ -69,15 +70,35 @@ def _fp_candidates(scenario: dict[str, Any], kernel: dict[str, Any], cmp: Compar
     return pairs
 
 
-def compare_with_kernel(scenario: dict[str, Any], kernel: dict[str, Any]) -> Verification:
+def kernel_global_protocols(path: str = "/proc/net/ptype") -> frozenset[int] | None:
+    """Protocols the running kernel handles on every device (rows of ``/proc/net/ptype``
+    without a device), or None where that file cannot be read."""
+    try:
+        lines = Path(path).read_text().splitlines()[1:]
+    except OSError:
+        return None
+    found = set()
+    for line in lines:
+        fields = line.split()
+        if len(fields) == 2 and fields[0] != "ALL":
+            found.add(int(fields[0], 16))
+    return frozenset(found)
+
+
+def compare_with_kernel(
+    scenario: dict[str, Any],
+    kernel: dict[str, Any],
+    global_protocols: frozenset[int] | None = None,
+) -> Verification:
     """Compare a kernel result with the emulator's answer for the same scenario."""
-    emulator = Scenario(scenario, "scenario").run()
+    protocols = {"global_protocols": global_protocols}
+    emulator = Scenario(scenario, "scenario").run(**protocols)
     cmp = compare_results(kernel, emulator)
     verification = Verification(scenario, kernel, emulator, cmp)
     pairs = _fp_candidates(scenario, kernel, cmp)
     if not pairs:
         return verification
-    explained = Scenario(scenario, "scenario").run(false_positives=frozenset(pairs))
+    explained = Scenario(scenario, "scenario").run(false_positives=frozenset(pairs), **protocols)
     cmp2 = compare_results(kernel, explained)
     still = {d.index for d in cmp2.diffs}
     for diff in cmp.diffs:
@@ -99,19 +120,32 @@ def verify_scenario(scenario: dict[str, Any], *, settle: float | None = None) ->
 
     kwargs = {} if settle is None else {"settle": settle}
     kernel = run_scenario_on_kernel(scenario, **kwargs)
-    return compare_with_kernel(scenario, kernel)
+    return compare_with_kernel(scenario, kernel, kernel_global_protocols())
 
 
 # ---------------------------------------------------------------------- topology + trace
 def host_scenario(topology_path: str, trace_path: str, max_frames: int) -> dict[str, Any]:
-    """A scenario for a topology file's *final* configuration and a trace's Ethernet frames.
-
-    The kernel side is built in scenario order (create, join, up), so a topology whose meaning
-    depends on a later ``down``/``address``/``del`` is compared as the state it ends in."""
+    """A scenario for a topology file and the first ``max_frames`` Ethernet frames of a trace."""
     from .capture import ethernet_frames, open_capture
     from .topology import load_topology
 
-    topo = load_topology(topology_path)
+    scenario = host_scenario_from_topology(load_topology(topology_path))
+    frames = []
+    with open_capture(trace_path) as reader:
+        for record in ethernet_frames(reader):
+            if len(frames) >= max_frames:
+                break
+            note = f"record {record.index + 1}"
+            frames.append({"inject": "wire", "hex": record.data.hex(), "note": note})
+    scenario["frames"] = frames
+    return scenario
+
+
+def host_scenario_from_topology(topo: Topology) -> dict[str, Any]:
+    """A scenario (without frames) for a topology's *final* configuration.
+
+    The kernel side is built in scenario order (create, join, up), so a topology whose meaning
+    depends on a later ``down``/``address``/``del`` is compared as the state it ends in."""
     host = topo.host
     assert host.lower is not None and host.wire is not None
     rename = {host.lower.name: LOWER}
@@ -133,15 +167,6 @@ def host_scenario(topology_path: str, trace_path: str, max_frames: int) -> dict[
                 scenario["port"]["bclim"] = port.bc_cutoff
     if not scenario["vlans"]:
         del scenario["vlans"]
-    with open_capture(trace_path) as reader:
-        frames = []
-        for record in ethernet_frames(reader):
-            if len(frames) >= max_frames:
-                break
-            frames.append(
-                {"inject": "wire", "hex": record.data.hex(), "note": f"record {record.index + 1}"}
-            )
-    scenario["frames"] = frames
     return scenario
 
 
@@ -177,7 +202,7 @@ def _macvlan_spec(dev: MacvlanDevice, rename: dict[str, str]) -> dict[str, Any]:
         "mac": format_mac(dev.mac),
         "up": dev.up,
         "flags": [f.name.lower() for f in type(dev.flags) if f and f in dev.flags],
-        "mc": [format_mac(g) for g in dev.mc.addresses() if g in dev.mc._global],
+        "mc": [format_mac(g) for g in dev.mc.user_addresses()],
         "allmulti": dev.user_allmulti,
         "promisc": dev.user_promisc,
         "bcqueuelen": dev.bc_queue_len_req,
