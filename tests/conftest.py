@@ -1,9 +1,11 @@
 """Shared test plumbing.
 
-- ``shared_dir``: the project's ``../shared`` (real captures, the spec's examples); tests that
+- ``shared_path``: the project's ``../shared`` (real captures, the spec's examples); tests that
   need it skip with a clear reason where it is absent.
-- Kernel tests (marker ``kernel``) skip without root or the macvlan driver; with
-  ``MACVLAN_SIM_REQUIRE_KERNEL=1`` (set by ``.ci/run``: CI has both) such a skip is a failure.
+- ``require_kernel``: tests that need root and the kernel's macvlan skip with the reason where
+  they cannot run; with ``MACVLAN_SIM_REQUIRE_KERNEL=1`` (set by ``.ci/run``: CI has both) they
+  fail instead, because there a skip would hide a broken harness. Tests marked ``kernel`` get
+  this check automatically.
 """
 
 from __future__ import annotations
@@ -13,8 +15,11 @@ from pathlib import Path
 
 import pytest
 
+from macvlan_sim.kernel import kernel_available
+
 REPO = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("MACVLAN_SIM_SHARED", REPO.parent / "shared"))
+REQUIRE_ENV = "MACVLAN_SIM_REQUIRE_KERNEL"
 
 
 def shared_path(*parts: str) -> Path:
@@ -24,23 +29,22 @@ def shared_path(*parts: str) -> Path:
     return path
 
 
-@pytest.fixture
-def shared_dir() -> Path:
-    return shared_path()
+def kernel_required_by_env() -> bool:
+    """True when the environment demands that kernel tests run rather than skip."""
+    return os.environ.get(REQUIRE_ENV) == "1"
 
 
-def require_kernel_enabled() -> bool:
-    return os.environ.get("MACVLAN_SIM_REQUIRE_KERNEL") == "1"
+def require_kernel() -> None:
+    """Skip (or, under ``MACVLAN_SIM_REQUIRE_KERNEL=1``, fail) unless the harness can run."""
+    ok, reason = kernel_available()
+    if ok:
+        return
+    if kernel_required_by_env():
+        pytest.fail(f"{REQUIRE_ENV}=1 but the live kernel is unavailable: {reason}", pytrace=False)
+    pytest.skip(f"live kernel unavailable: {reason}", allow_module_level=True)
 
 
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
-    """Turn the skip of a kernel test into a failure where the kernel is required."""
-    outcome = yield
-    report = outcome.get_result()
-    if report.skipped and require_kernel_enabled() and item.get_closest_marker("kernel"):
-        report.outcome = "failed"
-        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
-        report.longrepr = (
-            f"kernel test skipped but MACVLAN_SIM_REQUIRE_KERNEL=1 requires it to run: {reason}"
-        )
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Every test marked ``kernel`` gets the check before it runs."""
+    if item.get_closest_marker("kernel") is not None:
+        require_kernel()

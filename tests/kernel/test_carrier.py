@@ -16,7 +16,7 @@ from macvlan_sim.kernel.netns import private_netns
 from macvlan_sim.kernel.sockets import Injector, Observer
 from macvlan_sim.topology import parse_topology
 
-from .conftest import require_kernel
+from ..conftest import require_kernel
 
 pytestmark = pytest.mark.kernel
 
