@@ -156,21 +156,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_verify_kernel(sub: Any) -> None:
-    try:
-        from .verify import add_arguments
-    except ImportError:  # the kernel comparison is optional at import time
-        return
+    from .verify import add_arguments
+
     add_arguments(sub)
 
 
 def _errors() -> tuple[type[BaseException], ...]:
     errors: list[type[BaseException]] = [SimError, KernelError, OSError]
-    try:
-        from .capture import CaptureError
+    from .capture import CaptureError
+    from .kernel import KernelHarnessError
 
-        errors.append(CaptureError)
-    except ImportError:
-        pass
+    errors += [CaptureError, KernelHarnessError]
     return tuple(errors)
 
 

@@ -93,6 +93,32 @@ class _Gen:
             dev["mc"] = [self.rng.choice(GROUPS)]
         return [dev]
 
+    def vlans(self, devs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """lower.10 (sometimes down or with reorder_hdr off), sometimes QinQ lower.100(ad).10,
+        and sometimes a VLAN on a macvlan."""
+        out: list[dict[str, Any]] = [{"name": "lower.10", "link": "lower", "id": 10}]
+        if self.chance(0.2):
+            out[0]["up"] = False
+        if self.chance(0.2):
+            out[0]["flags"] = []
+        if self.chance(0.4):
+            out.append({"name": "lower.100", "link": "lower", "id": 100, "protocol": "802.1ad"})
+            out.append({"name": "lower.100.10", "link": "lower.100", "id": 10})
+        macvlans = [d["name"] for d in devs if d.get("mode") != "source"]
+        if macvlans and self.chance(0.4):
+            out.append({"name": "vl20", "link": self.rng.choice(macvlans), "id": 20})
+        return out
+
+    def vlan_macvlans(self, vlans: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """One or two bridge/vepa macvlans on each VLAN device."""
+        out = []
+        for n, vlan in enumerate(vlans):
+            for k in range(self.rng.randint(1, 2)):
+                mode = self.rng.choice(["bridge", "vepa", "private"])
+                mac = f"02:00:00:00:{0x10 + n:02x}:{k:02x}"
+                out.append({"name": f"v{n}m{k}", "link": vlan["name"], "mode": mode, "mac": mac})
+        return out
+
     def port(self) -> dict[str, Any]:
         port: dict[str, Any] = {}
         if self.chance(0.25):
@@ -216,14 +242,19 @@ def _ipv4(ident: int, frag: int, payload: int, proto: int) -> bytes:
     return bytes(header)
 
 
-def random_scenario(seed: int, *, frames: int = 20) -> dict[str, Any]:
-    """One random scenario; the same seed always gives the same scenario."""
+def random_scenario(seed: int, *, frames: int = 20, vlans: bool = False) -> dict[str, Any]:
+    """One random scenario; the same seed always gives the same scenario. ``vlans`` adds VLAN
+    sub-interfaces (on the lower, QinQ, on a macvlan) and macvlans on them: only for kernels
+    with 8021q."""
     gen = _Gen(seed)
     devs = gen.devices()
+    vlan_devs = gen.vlans(devs) if vlans else []
+    devs += gen.vlan_macvlans(vlan_devs)
     scenario: dict[str, Any] = {
         "lower": {"mac": LOWER_MAC},
         "wire": {"mac": WIRE_MAC},
         "devices": devs,
+        "vlans": vlan_devs,
         "port": gen.port(),
         "hairpin": gen.chance(0.3),
         "config_after_up": gen.chance(0.2),
@@ -232,6 +263,8 @@ def random_scenario(seed: int, *, frames: int = 20) -> dict[str, Any]:
     }
     if gen.chance(0.05):
         scenario["lower"]["promisc"] = True
+    if not vlan_devs:
+        del scenario["vlans"]
     return scenario
 
 

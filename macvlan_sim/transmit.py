@@ -49,7 +49,11 @@ def dev_queue_xmit(eng: Engine, dev: NetDevice, skb: Skb) -> bool:
 def macvlan_start_xmit(eng: Engine, dev: MacvlanDevice, skb: Skb) -> bool:
     """``macvlan_start_xmit``: counts tx on success, tx_dropped otherwise."""
     length = skb.klen
-    ok = macvlan_queue_xmit(eng, dev, skb)
+    return _count_tx(eng, dev, macvlan_queue_xmit(eng, dev, skb), length)
+
+
+def _count_tx(eng: Engine, dev: NetDevice, ok: bool, length: int) -> bool:
+    """What a stacked device's xmit counts once its lower answered (SUCCESS or CN: sent)."""
     if ok:
         eng.count(dev.name, "tx_packets", 1)
         eng.count(dev.name, "tx_bytes", length)
@@ -104,13 +108,7 @@ def vlan_dev_start_xmit(eng: Engine, dev: VlanDevice, skb: Skb) -> bool:
         skb.vlan = VlanTag(dev.tpid, dev.vid)
         skb.step("V3 %s adds tag %s", dev.name, skb.vlan)
     length = skb.klen
-    ok = dev_queue_xmit(eng, real, skb)
-    if ok:
-        eng.count(dev.name, "tx_packets", 1)
-        eng.count(dev.name, "tx_bytes", length)
-    else:
-        eng.count(dev.name, "tx_dropped", 1)
-    return ok
+    return _count_tx(eng, dev, dev_queue_xmit(eng, real, skb), length)
 
 
 def link_xmit(eng: Engine, dev: NetDevice, skb: Skb) -> bool:

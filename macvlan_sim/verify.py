@@ -343,6 +343,11 @@ def add_arguments(sub: Any) -> None:
     vk.add_argument("--random", type=int, metavar="N", help="N random scenarios")
     vk.add_argument("--seed", type=int, default=0, help="first seed for --random")
     vk.add_argument("--frames", type=int, default=20, help="frames per random scenario")
+    vk.add_argument(
+        "--vlans",
+        action="store_true",
+        help="random scenarios with VLAN sub-interfaces (needs 8021q in the kernel)",
+    )
     vk.add_argument("--settle", type=float, help="quiet time that ends a frame (seconds)")
     vk.add_argument("--shrink", action="store_true", help="reduce disagreements to minimal cases")
     vk.add_argument("--save-dir", default="verify-cases", help="where --shrink saves cases")
@@ -355,7 +360,7 @@ def _scenarios(args: argparse.Namespace) -> tuple[str, list[dict[str, Any]]]:
         if args.random < 1:
             raise SimError("--random needs a positive number of scenarios")
         seeds = range(args.seed, args.seed + args.random)
-        return "seed", [random_scenario(s, frames=args.frames) for s in seeds]
+        return "seed", [random_scenario(s, frames=args.frames, vlans=args.vlans) for s in seeds]
     if args.topology or args.trace:
         if not (args.topology and args.trace):
             raise SimError("--topology and --trace go together")

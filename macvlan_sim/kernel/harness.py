@@ -25,7 +25,15 @@ from typing import Any
 from pyroute2.netlink.exceptions import NetlinkError
 
 from . import frames as fr
-from .netlink import IFF_ALLMULTI, IFF_PROMISC, MACVLAN_FLAGS, MACVLAN_MODES, Rtnl, errno_name
+from .netlink import (
+    IFF_ALLMULTI,
+    IFF_PROMISC,
+    MACVLAN_FLAGS,
+    MACVLAN_MODES,
+    STAT_FIELDS,
+    Rtnl,
+    errno_name,
+)
 from .netns import private_netns, sigterm_raises
 from .sockets import PACKET_OUTGOING, PKTTYPES, Capture, Injector, Observer, write_sysctl
 
@@ -55,16 +63,7 @@ DELTA_FIELDS = (
     "multicast",
 )
 #: ``counters.after``: rtnl_link_stats64 struct order, as in the examples.
-AFTER_FIELDS = (
-    "rx_packets",
-    "tx_packets",
-    "rx_bytes",
-    "tx_bytes",
-    "rx_errors",
-    "rx_dropped",
-    "tx_dropped",
-    "multicast",
-)
+AFTER_FIELDS = STAT_FIELDS
 
 #: Quiet the namespace: no IPv6 link-local addresses, DAD, ND or MLD reports.
 SYSCTLS = {
