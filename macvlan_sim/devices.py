@@ -22,7 +22,6 @@ from .constants import (
     MacvlanFlag,
     Mode,
 )
-from .mac import format_mac
 
 if TYPE_CHECKING:
     from .port import MacvlanPort
@@ -110,9 +109,6 @@ class NetDevice:
         for upper in self.synced_uppers():
             addrs.update(upper.uc_addresses())
         return sorted(addrs)
-
-    def describe(self) -> str:
-        return f"{self.name} ({self.kind}, {format_mac(self.mac)}, {'up' if self.up else 'down'})"
 
 
 @dataclass(eq=False)

@@ -80,8 +80,8 @@ def eth_protocol(data: bytes) -> int:
 def pull_tag(data: bytes) -> tuple[bytes, VlanTag] | None:
     """``skb_vlan_untag``: move the outer tag out of band.
 
-    The kernel needs the tag plus the next ethertype (6 bytes after the MAC addresses'
-    ethertype field... i.e. a frame of at least 20 bytes); shorter frames are freed.
+    The kernel must be able to pull the tag and the ethertype behind it, i.e. 6 bytes after the
+    Ethernet header: a tagged frame under 20 bytes is freed (None here).
     """
     if len(data) < ETH_HLEN + VLAN_HLEN + 2:
         return None

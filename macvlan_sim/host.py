@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import random
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 from . import rx_mode
@@ -656,6 +655,3 @@ class Host:
             for mv in dev.rx_port.vlans:
                 vids |= self.registered_vids(mv)
         return vids
-
-    def stacked_names(self) -> Iterable[str]:
-        return list(self.devices)

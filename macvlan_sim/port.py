@@ -15,7 +15,6 @@ from .constants import (
     MACVLAN_DEFAULT_BC_CUTOFF,
     MACVLAN_DEFAULT_BC_QUEUE_LEN,
     MACVLAN_HASH_SIZE,
-    Mode,
 )
 from .devices import MacvlanDevice, McFilter, NetDevice
 from .mac import eth_hash
@@ -64,9 +63,6 @@ class MacvlanPort:
                 self._order = None
                 return
 
-    def is_hashed(self, dev: MacvlanDevice) -> bool:
-        return dev in self.buckets[eth_hash(dev.mac)]
-
     def lookup(self, mac: bytes) -> MacvlanDevice | None:
         """``macvlan_hash_lookup``: the first UP device in the bucket with this MAC."""
         for dev in self.buckets[eth_hash(mac)]:
@@ -110,6 +106,3 @@ class MacvlanPort:
 
     def first_vlan(self) -> MacvlanDevice | None:
         return self.vlans[0] if self.vlans else None
-
-    def mode_count(self, mode: Mode) -> int:
-        return sum(1 for d in self.vlans if d.mode == mode)

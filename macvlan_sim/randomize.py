@@ -14,8 +14,6 @@ import random
 import struct
 from typing import Any
 
-from .mac import format_mac
-
 LOWER_MAC = "02:00:00:00:00:01"
 WIRE_MAC = "02:00:00:00:ff:fe"
 EXTERNAL = [f"0a:00:00:00:00:{i:02x}" for i in range(1, 6)]
@@ -266,11 +264,3 @@ def random_scenario(seed: int, *, frames: int = 20, vlans: bool = False) -> dict
     if not vlan_devs:
         del scenario["vlans"]
     return scenario
-
-
-def describe(scenario: dict[str, Any]) -> str:
-    modes = ",".join(d.get("mode", "vepa") for d in scenario.get("devices", []))
-    return f"seed {scenario.get('seed')}: [{modes}] {len(scenario.get('frames', []))} frames"
-
-
-__all__ = ["describe", "format_mac", "random_scenario"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .constants import VLAN_TPIDS, PktType, RxHandlerResult
-from .devices import NetDevice, VlanDevice
+from .devices import NetDevice
 from .frame import eth_protocol, pull_tag, push_tag
 from .mac import is_group
 from .rx_handler import macvlan_handle_frame
@@ -151,7 +151,3 @@ def deliver_to_stack(eng: Engine, skb: Skb, *, tap_pending: bool) -> None:
     if not handled:
         eng.count(dev.name, "rx_dropped", 1)
         eng.drop(skb, f"no protocol handler on {dev.name}", "P0")
-
-
-def is_vlan_device(dev: NetDevice) -> bool:
-    return isinstance(dev, VlanDevice)

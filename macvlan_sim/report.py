@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from .counters import FIELDS
@@ -16,7 +17,7 @@ _PKTTYPES = ("host", "broadcast", "multicast", "otherhost", "outgoing")
 def replay_report(
     console: Console, stats: ReplayStats, trace: str, topology: str, out_dir: Path | None
 ) -> None:
-    console.print(f"[bold]{trace}[/] through [bold]{topology}[/]")
+    console.print(f"[bold]{escape(trace)}[/] through [bold]{escape(topology)}[/]")
     console.print(_accounting(stats))
     console.print(_points(stats, out_dir))
     if stats.drops:
