@@ -63,12 +63,11 @@ def vlan_do_receive(eng: Engine, skb: Skb) -> str:
     if skb.pkt_type == PktType.OTHERHOST and skb.dst == vdev.mac:
         skb.pkt_type = PktType.HOST
     skb.vlan = None
+    length = skb.klen  # the payload behind the Ethernet header and the tag
     if not vdev.reorder_hdr and vdev.rx_port is None:
         # reorder_hdr off: the tag goes back in band, unless the VLAN device is a macvlan port.
         skb.data = push_tag(skb.data, tag)
-        eng.count(vdev.name, "rx_bytes", len(skb.data) - 18)
-    else:
-        eng.count(vdev.name, "rx_bytes", skb.klen)
+    eng.count(vdev.name, "rx_bytes", length)
     eng.count(vdev.name, "rx_packets", 1)
     if skb.pkt_type == PktType.MULTICAST:
         eng.count(vdev.name, "multicast", 1)
@@ -83,10 +82,10 @@ def netif_receive_skb(eng: Engine, skb: Skb) -> None:
         if skb.vlan is None and skb.protocol in VLAN_TPIDS and not _vlan_untag(eng, skb):
             return
         eng.tap(dev, skb)
-        # Taps are handed the frame before vlan_do_receive when a tag is out of band, so no
-        # tap is left to "take" the frame at the end: that is what makes the kernel count a
-        # no-handler drop on a device that only has taps.
-        tap_pending = skb.vlan is None
+        # Taps are handed the frame before vlan_do_receive when a tag is out of band, and
+        # before an rx_handler runs, so then no tap is left to "take" the frame at the end:
+        # that is what makes the kernel count a no-handler drop on a device with only taps.
+        tap_pending = skb.vlan is None and dev.rx_port is None
         if skb.vlan is not None:
             result = vlan_do_receive(eng, skb)
             if result == "another":

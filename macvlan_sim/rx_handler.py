@@ -14,6 +14,7 @@ from .mac import format_mac, is_group, mc_hash
 from .skb import Lazy
 
 if TYPE_CHECKING:
+    from .devices import MacvlanDevice
     from .engine import Engine
     from .port import MacvlanPort
     from .skb import Skb
@@ -60,7 +61,7 @@ def _handle_group(eng: Engine, skb: Skb, port: MacvlanPort) -> RxHandlerResult:
     return RxHandlerResult.PASS
 
 
-def _return_to_sender(eng: Engine, skb: Skb, src) -> RxHandlerResult:
+def _return_to_sender(eng: Engine, skb: Skb, src: MacvlanDevice) -> RxHandlerResult:
     """M3: a group frame whose source is a private/passthru/source macvlan came back from a
     hairpinning switch; only that device gets it (counted as 1 packet of 0 bytes)."""
     skb.step("M3 source MAC is %s macvlan %s: return to sender only", src.mode, src.name)
