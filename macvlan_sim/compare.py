@@ -74,10 +74,12 @@ class Comparison:
     diffs: list[FrameDiff] = field(default_factory=list)
     after: dict[str, tuple[dict[str, int], dict[str, int]]] = field(default_factory=dict)
     setup: list[tuple[str, Any, Any]] = field(default_factory=list)
+    #: Copies the reference side saw outside any frame (e.g. caused by the setup).
+    unexplained: list[str] = field(default_factory=list)
 
     @property
     def agree(self) -> bool:
-        return not self.diffs and not self.after and not self.setup
+        return not self.diffs and not self.after and not self.setup and not self.unexplained
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -87,6 +89,7 @@ class Comparison:
             "diffs": [d.as_json() for d in self.diffs],
             "after": {d: {"expected": a, "got": b} for d, (a, b) in self.after.items()},
             "setup": [{"op": op, "expected": a, "got": b} for op, a, b in self.setup],
+            "unexplained": self.unexplained,
         }
 
 
@@ -127,6 +130,10 @@ def compare_results(
     for op in exp_setup:
         if op in got_setup and exp_setup[op] != got_setup[op]:
             result.setup.append((op, exp_setup[op] or "ok", got_setup[op] or "ok"))
+    result.unexplained = [
+        f"{e.get('kind', 'error')} copy at {e.get('dev', '?')}"
+        for e in expected.get("errors") or []
+    ]
     return result
 
 
