@@ -12,8 +12,9 @@ import subprocess
 import pytest
 
 from macvlan_sim.engine import Engine
+from macvlan_sim.kernel.harness import SYSCTLS
 from macvlan_sim.kernel.netns import private_netns
-from macvlan_sim.kernel.sockets import Injector, Observer
+from macvlan_sim.kernel.sockets import Injector, Observer, write_sysctl
 from macvlan_sim.topology import parse_topology
 
 from ..conftest import require_kernel
@@ -45,6 +46,7 @@ def _counter(ns: str, dev: str, name: str) -> int:
 def test_no_carrier_means_noop_qdisc_drops(down: str) -> None:
     require_kernel()
     with private_netns() as ns:
+        write_sysctl(ns, SYSCTLS)  # IPv6 off: no autoconf traffic of the devices' own
         for line in [*SETUP, f"link set {down} down"]:
             subprocess.run(["ip", "-n", ns, *line.split()], check=True)
         observer, injector = Observer(), Injector(ns)
