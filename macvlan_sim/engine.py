@@ -111,10 +111,16 @@ class Engine:
         return out
 
     def run_workqueue(self) -> None:
-        """The broadcast workqueue runs: every port's queue is drained (FIFO)."""
-        for dev in list(self.host.devices.values()):
-            if dev.rx_port is not None and dev.rx_port.bc_queue:
-                process_broadcast_queue(self, dev.rx_port)
+        """The broadcast workqueue runs: every port's queue is drained (FIFO), until none is
+        left (a copy delivered to a macvlan can be queued again on a port stacked above it)."""
+        while True:
+            ports = [
+                d.rx_port for d in self.host.devices.values() if d.rx_port and d.rx_port.bc_queue
+            ]
+            if not ports:
+                break
+            for port in ports:
+                process_broadcast_queue(self, port)
         self.process_backlog()
 
     def flush(self) -> None:

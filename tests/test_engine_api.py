@@ -70,3 +70,27 @@ def test_paths_name_the_rules() -> None:
     mv0 = next(r for r in out.receptions if r.point == "mv0")
     steps = " | ".join(mv0.path)
     assert "macvlan_handle_frame(lower)" in steps and "U3" in steps and "U7" in steps
+
+
+def test_manual_drain_runs_until_stacked_ports_are_empty() -> None:
+    """§17: a VID 20 broadcast reaches mv0 and mv1 through the lower's queue, then mv0.20's
+    own port queues it again for the macvlans on mv0.20; one workqueue run delivers it all."""
+    from scapy.layers.l2 import Dot1Q
+
+    from macvlan_sim.topology import parse_topology
+
+    topo = parse_topology(
+        "host ipv6 off\nlower eth0 address 02:00:00:00:00:01\n"
+        "ip link add mv0 link eth0 address 02:00:00:00:01:00 type macvlan mode bridge\n"
+        "ip link add mv1 link eth0 address 02:00:00:00:01:01 type macvlan mode bridge\n"
+        "ip link add link mv0 name mv0.20 type vlan id 20\n"
+        "ip link add a link mv0.20 address 02:00:00:00:20:00 type macvlan mode bridge\n"
+        "ip link add b link mv0.20 address 02:00:00:00:20:01 type macvlan mode bridge\n"
+        + "".join(f"ip link set {n} up\n" for n in ("mv0", "mv1", "mv0.20", "a", "b"))
+    )
+    eng = Engine(topo.host, drain="manual")
+    out = eng.rx(Ether(dst="ff:ff:ff:ff:ff:ff", src="0a:00:00:00:00:09") / Dot1Q(vlan=20) / ARP())
+    eng.run_workqueue()
+    queued = {r.point for r in out.receptions if r.queued}
+    assert queued == {"mv0", "mv1", "mv0.20", "mv0.20:stack", "a", "b"}
+    assert out.pending == 0
