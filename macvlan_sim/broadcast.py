@@ -96,7 +96,7 @@ def broadcast_enqueue(eng: Engine, port: MacvlanPort, src: MacvlanDevice | None,
         copy = skb.clone()
         copy.queued = True
         port.bc_queue.append(QueuedBroadcast(copy, src, skb.frame_index))
-        eng.queued(copy)
+        eng.queued(copy, port)
         return
     eng.count(port.lower.name, "rx_dropped", 1)
     eng.drop(

@@ -23,6 +23,7 @@ from .errors import SimError
 from .frame import eth_protocol, full_bytes, raw_ethertype, to_bytes
 from .host import WIRE_NAME, Host
 from .outcome import Drop, FrameOutcome, Reception
+from .port import MacvlanPort
 from .receive import netif_receive_skb
 from .skb import Skb
 from .transmit import dev_queue_xmit
@@ -62,6 +63,8 @@ class Engine:
         self._backlog: deque[Skb] = deque()
         self._reflections: deque[Skb] = deque()
         self._pending: dict[int, FrameOutcome] = {}
+        #: Ports with something in their broadcast queue, in the order they got it.
+        self._busy_ports: dict[MacvlanPort, None] = {}
         self._out: FrameOutcome | None = None
         self._next_index = 0
         for name in host.devices:
@@ -113,14 +116,10 @@ class Engine:
     def run_workqueue(self) -> None:
         """The broadcast workqueue runs: every port's queue is drained (FIFO), until none is
         left (a copy delivered to a macvlan can be queued again on a port stacked above it)."""
-        while True:
-            ports = [
-                d.rx_port for d in self.host.devices.values() if d.rx_port and d.rx_port.bc_queue
-            ]
-            if not ports:
-                break
-            for port in ports:
-                process_broadcast_queue(self, port)
+        while self._busy_ports:
+            port = next(iter(self._busy_ports))
+            del self._busy_ports[port]
+            process_broadcast_queue(self, port)
         self.process_backlog()
 
     def flush(self) -> None:
@@ -235,8 +234,10 @@ class Engine:
         """A fragment kept for reassembly: accounted for like a drop, with its own reason."""
         self.drop(skb, reason, rule)
 
-    def queued(self, skb: Skb) -> None:
+    def queued(self, skb: Skb, port: MacvlanPort) -> None:
+        """A copy went into ``port``'s broadcast queue: the workqueue has work."""
         self.out.pending += 1
+        self._busy_ports[port] = None
 
     def dequeued(self, skb: Skb) -> None:
         self.out.pending -= 1
