@@ -214,6 +214,26 @@ def _macvlan_spec(dev: MacvlanDevice, rename: dict[str, str]) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------- reporting
+#: Every rule id of the spec's decision tables the engine names in its paths and drops.
+ALL_RULES = (
+    *("M0", "M1", "M2", "M3", "M4", "M5", "M6"),
+    *("U1", "U2", "U3", "U4", "U5", "U6", "U7", "S", "B", "Q1", "Q2"),
+    *("T0", "T1", "T2", "T3", "T4", "T5", "T6", "V0", "V2", "V3", "H", "L1", "P0"),
+)
+
+
+def rules_exercised(verifications: list[Verification]) -> Counter[str]:
+    """How often each rule id appears in the emulator's decisions for the compared frames."""
+    seen: Counter[str] = Counter()
+    for v in verifications:
+        for frame in v.emulator.get("frames", []):
+            rules = {d["rule"] for d in frame.get("drops", [])}
+            for reception in frame.get("receptions", []):
+                rules |= {step.split(" ", 1)[0] for step in reception.get("path", [])}
+            seen.update(r for r in rules if r in ALL_RULES)
+    return seen
+
+
 def _rows(v: Verification) -> list[dict[str, Any]]:
     rows = []
     for diff in v.comparison.diffs:
@@ -268,6 +288,12 @@ def print_report(verifications: list[Verification], *, label: str) -> None:
             console.print(f"  final counters of {dev}: kernel {a} / emulator {b}")
         for op, a, b in v.comparison.setup:
             console.print(f"  setup {op!r}: kernel {a} / emulator {b}")
+    seen = rules_exercised(verifications)
+    missing = [r for r in ALL_RULES if r not in seen]
+    console.print(
+        f"rules exercised: {' '.join(r for r in ALL_RULES if r in seen)}"
+        + (f"  (not reached: {' '.join(missing)})" if missing else "")
+    )
     console.print(
         f"[bold]{len(verifications)} scenarios, {frames} frames:[/] "
         f"{frames - differing - fps} agree, {differing} disagree, "
@@ -285,6 +311,7 @@ def summary_json(verifications: list[Verification]) -> dict[str, Any]:
         "disagreeing_frames": sum(len(v.comparison.diffs) for v in verifications),
         "mc_hash_false_positive_frames": sum(len(v.false_positives) for v in verifications),
         "agree": all(v.agree for v in verifications),
+        "rules_exercised": dict(sorted(rules_exercised(verifications).items())),
         "results": [
             {
                 "seed": v.scenario.get("seed"),

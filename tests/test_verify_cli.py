@@ -135,3 +135,13 @@ def test_verify_kernel_help_runs() -> None:
         check=False,
     )
     assert done.returncode == 0 and "--shrink" in done.stdout
+
+
+def test_rule_coverage_is_reported() -> None:
+    scenarios = [random_scenario(seed) for seed in range(30)]
+    verifications = [
+        verify.compare_with_kernel(s, Scenario(s).run(extras=False)) for s in scenarios
+    ]
+    seen = verify.rules_exercised(verifications)
+    assert {"M3", "M4", "U1", "U7", "S", "B", "Q2", "T2"} <= set(seen)
+    assert set(seen) <= set(verify.ALL_RULES)
