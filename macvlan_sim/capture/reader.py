@@ -46,6 +46,7 @@ from .records import (
     linktype_name,
     linktype_reason,
     make_record,
+    open_file,
 )
 
 __all__ = ["CaptureReader", "PcapNgReader", "PcapReader", "ethernet_frames", "open_capture"]
@@ -128,17 +129,7 @@ class _Stream:
 
 
 def _open_file(path: str | os.PathLike[str]) -> BinaryIO:
-    """``open()`` with the OS error turned into a one-line :class:`CaptureError`."""
-    try:
-        return open(path, "rb")  # closed by the reader
-    except FileNotFoundError:
-        raise CaptureError(path, "file not found") from None
-    except PermissionError:
-        raise CaptureError(path, "permission denied") from None
-    except IsADirectoryError:
-        raise CaptureError(path, "is a directory, not a capture file") from None
-    except OSError as exc:
-        raise CaptureError(path, f"cannot open: {exc.strerror or exc}") from None
+    return open_file(path, "rb")
 
 
 def open_capture(path: str | os.PathLike[str], *, keep_going: bool = False) -> CaptureReader:

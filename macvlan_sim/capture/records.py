@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import BinaryIO
 
 LINKTYPE_ETHERNET = 1
 ETHERNET_HEADER_LEN = 14
@@ -206,3 +207,23 @@ def _rebuild_error(
     path: str, problem: str, offset: int | None, record: int | None, reason: str
 ) -> CaptureError:
     return CaptureError(path, problem, offset=offset, record=record, reason=reason)
+
+
+def open_file(path: str | os.PathLike[str], mode: str, buffering: int = -1) -> BinaryIO:
+    """``open()`` for a capture (``"rb"``) or an output (``"wb"``), with the OS error turned
+    into a one-line :class:`CaptureError` that says what could not be done."""
+    writing = "w" in mode
+    prefix = "cannot create: " if writing else ""
+    try:
+        return open(path, mode, buffering=buffering)
+    except FileNotFoundError:
+        what = "directory not found" if writing else "file not found"
+        raise CaptureError(path, prefix + what) from None
+    except PermissionError:
+        raise CaptureError(path, prefix + "permission denied") from None
+    except IsADirectoryError:
+        what = "is a directory" if writing else "is a directory, not a capture file"
+        raise CaptureError(path, prefix + what) from None
+    except OSError as exc:
+        verb = "cannot create" if writing else "cannot open"
+        raise CaptureError(path, f"{verb}: {exc.strerror or exc}") from None

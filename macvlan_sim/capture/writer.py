@@ -12,7 +12,14 @@ import os
 import struct
 from typing import BinaryIO, Final
 
-from .records import LINKTYPE_ETHERNET, MAX_CAPLEN, CaptureError, CaptureRecord, linktype_name
+from .records import (
+    LINKTYPE_ETHERNET,
+    MAX_CAPLEN,
+    CaptureError,
+    CaptureRecord,
+    linktype_name,
+    open_file,
+)
 
 __all__ = ["CaptureWriter"]
 
@@ -26,17 +33,7 @@ _U32_LIMIT: Final = 1 << 32
 
 
 def _open_for_write(path: str | os.PathLike[str]) -> BinaryIO:
-    """``open()`` with the OS error turned into a one-line :class:`CaptureError`."""
-    try:
-        return open(path, "wb", buffering=_BUFFER)  # closed by the writer
-    except FileNotFoundError:
-        raise CaptureError(path, "cannot create: directory not found") from None
-    except PermissionError:
-        raise CaptureError(path, "cannot create: permission denied") from None
-    except IsADirectoryError:
-        raise CaptureError(path, "cannot create: is a directory") from None
-    except OSError as exc:
-        raise CaptureError(path, f"cannot create: {exc.strerror or exc}") from None
+    return open_file(path, "wb", buffering=_BUFFER)
 
 
 class CaptureWriter:

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 import macvlan_sim.capture.reader as reader_module
+import macvlan_sim.capture.records as records_module
 from macvlan_sim.capture import (
     CaptureError,
     CaptureRecord,
@@ -69,7 +70,7 @@ def test_permission_denied(write: Callable[..., Path], monkeypatch: pytest.Monke
     def denied(*args: object, **kwargs: object) -> None:
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(reader_module, "open", denied, raising=False)
+    monkeypatch.setattr(records_module, "open", denied, raising=False)
     assert str(error_of(path)) == f"{path}: permission denied"
 
 
