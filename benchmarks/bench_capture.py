@@ -23,7 +23,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from macvlan_sim.capture import CaptureWriter, open_capture  # noqa: E402
+from macvlan_sim.io.capture import CaptureWriter, open_capture  # noqa: E402
 
 SOURCE_NAME = "pcapplusplus__example2.pcap"
 REPEAT = 20

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from scapy.utils import rdpcap
 
-from macvlan_sim.engine import Engine
-from macvlan_sim.topology import load_topology
+from macvlan_sim.datapath.engine import Engine
+from macvlan_sim.io.topology import load_topology
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 REPEAT = 40

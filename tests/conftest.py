@@ -1,7 +1,8 @@
 """Shared test plumbing.
 
-- ``shared_path``: the project's ``../shared`` (real captures, the spec's examples); tests that
-  need it skip with a clear reason where it is absent.
+- ``data_path``: the test data shipped in ``tests/data`` (real captures with their manifest and
+  licences, the real kernels' scenario results); the repository stands on its own, so a missing
+  file is a failure, never a skip.
 - ``require_kernel``: tests that need root and the kernel's macvlan skip with the reason where
   they cannot run; with ``MACVLAN_SIM_REQUIRE_KERNEL=1`` (set by ``.ci/run``: CI has both) they
   fail instead, because there a skip would hide a broken harness. Tests marked ``kernel`` get
@@ -15,17 +16,18 @@ from pathlib import Path
 
 import pytest
 
-from macvlan_sim.kernel import kernel_available
+from macvlan_sim.verify.kernel import kernel_available
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED = Path(os.environ.get("MACVLAN_SIM_SHARED", REPO.parent / "shared"))
+DATA = REPO / "tests" / "data"
 REQUIRE_ENV = "MACVLAN_SIM_REQUIRE_KERNEL"
 
 
-def shared_path(*parts: str) -> Path:
-    path = SHARED.joinpath(*parts)
+def data_path(*parts: str) -> Path:
+    """A file or folder under ``tests/data``; it must exist (the data ships with the repo)."""
+    path = DATA.joinpath(*parts)
     if not path.exists():
-        pytest.skip(f"{path} not found: the shared test data (../shared) is not beside the repo")
+        raise FileNotFoundError(f"{path}: test data missing from the repository")
     return path
 
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from macvlan_sim.cli import main
+from macvlan_sim.cli.main import main
 
-from .conftest import shared_path
+from .conftest import data_path
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -21,7 +21,7 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
 
 
 def test_scenario_run_prints_the_result(capsys: pytest.CaptureFixture[str]) -> None:
-    path = shared_path("docs", "scenario-examples", "source-mode.scenario.json")
+    path = data_path("scenario-examples", "source-mode.scenario.json")
     code, out, _ = run(capsys, "scenario", "run", str(path))
     assert code == 0
     result = json.loads(out)

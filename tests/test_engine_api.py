@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from scapy.layers.l2 import ARP, Dot1Q, Ether
 
-from macvlan_sim.constants import Mode, PktType
-from macvlan_sim.engine import Engine
-from macvlan_sim.host import Host
-from macvlan_sim.mac import parse_mac
+from macvlan_sim.datapath.engine import Engine
+from macvlan_sim.model.constants import Mode, PktType
+from macvlan_sim.model.host import Host
+from macvlan_sim.model.mac import parse_mac
 
 LOWER, MV0, MV1 = "02:00:00:00:00:01", "02:00:00:00:01:00", "02:00:00:00:01:01"
 
@@ -77,7 +77,7 @@ def test_manual_drain_runs_until_stacked_ports_are_empty() -> None:
     own port queues it again for the macvlans on mv0.20; one workqueue run delivers it all."""
     from scapy.layers.l2 import Dot1Q
 
-    from macvlan_sim.topology import parse_topology
+    from macvlan_sim.io.topology import parse_topology
 
     topo = parse_topology(
         "host ipv6 off\nlower eth0 address 02:00:00:00:00:01\n"

@@ -7,17 +7,17 @@ import json
 
 import pytest
 
-from macvlan_sim.compare import compare_results
-from macvlan_sim.scenario import Scenario
+from macvlan_sim.io.scenario import Scenario
+from macvlan_sim.verify.compare import compare_results
 
-from .conftest import shared_path
+from .conftest import data_path
 
 EXAMPLES = ["bridge-basics", "source-mode", "tags-pause-runts", "vlan-subinterfaces"]
 
 
 @pytest.mark.parametrize("name", EXAMPLES)
 def test_emulator_agrees_with_kernel_example(name: str) -> None:
-    folder = shared_path("docs", "scenario-examples")
+    folder = data_path("scenario-examples")
     scenario = Scenario.load(folder / f"{name}.scenario.json")
     kernel = json.loads((folder / f"{name}.result.json").read_text())
     mine = scenario.run()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from macvlan_sim.topology import parse_topology
+from macvlan_sim.io.topology import parse_topology
 
 REPO = Path(__file__).resolve().parent.parent
 README = (REPO / "README.md").read_text()

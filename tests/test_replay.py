@@ -7,17 +7,17 @@ from pathlib import Path
 
 import pytest
 
-from macvlan_sim.capture import CaptureError, ethernet_frames, open_capture
-from macvlan_sim.cli import default_topology_text, main
-from macvlan_sim.engine import Engine
-from macvlan_sim.replay import Replayer
-from macvlan_sim.topology import parse_topology
-from macvlan_sim.trace_topology import topology_for
+from macvlan_sim.cli.main import default_topology_text, main
+from macvlan_sim.cli.replay import Replayer
+from macvlan_sim.datapath.engine import Engine
+from macvlan_sim.io.capture import CaptureError, ethernet_frames, open_capture
+from macvlan_sim.io.topology import parse_topology
+from macvlan_sim.io.trace_topology import topology_for
 
-from .conftest import SHARED, shared_path
+from .conftest import DATA, data_path
 
 REPO = Path(__file__).resolve().parent.parent
-PCAPS = SHARED / "pcaps"
+PCAPS = DATA / "pcaps"
 CORRUPT = {
     "libpcap__pcap-invalid-version-1.pcap",
     "libpcap__pcapng-invalid-vers-1.pcapng",
@@ -45,7 +45,7 @@ def _replay(path: Path, topology_text: str, *, keep_going: bool = False):
 
 @pytest.mark.parametrize("name", ETHERNET or ["<no corpus>"])
 def test_every_capture_replays_and_every_frame_is_accounted_for(name: str) -> None:
-    path = shared_path("pcaps", name)
+    path = data_path("pcaps", name)
     with open_capture(path) as reader:
         frames = [r.data for r in ethernet_frames(reader)]
     for text in (
@@ -61,7 +61,7 @@ def test_every_capture_replays_and_every_frame_is_accounted_for(name: str) -> No
 
 
 def test_trace_topologies_put_macvlans_on_the_trace_addresses() -> None:
-    path = shared_path("pcaps", "zeek__mapi.pcap")
+    path = data_path("pcaps", "zeek__mapi.pcap")
     with open_capture(path) as reader:
         frames = [r.data for r in ethernet_frames(reader)]
     stats, _ = _replay(path, topology_for(frames, seed=3))
@@ -81,7 +81,7 @@ def test_trace_topologies_put_macvlans_on_the_trace_addresses() -> None:
     ],
 )
 def test_corrupt_captures_fail_with_one_line(capsys, name: str, message: str) -> None:
-    path = shared_path("pcaps", name)
+    path = data_path("pcaps", name)
     code = main(["replay", str(path), "--no-progress"])
     err = capsys.readouterr().err
     assert code == 2
@@ -90,7 +90,7 @@ def test_corrupt_captures_fail_with_one_line(capsys, name: str, message: str) ->
 
 
 def test_keep_going_skips_and_counts_bad_records(capsys) -> None:
-    path = shared_path("pcaps", "tcpdump__pim_header_asan-2.pcap")
+    path = data_path("pcaps", "tcpdump__pim_header_asan-2.pcap")
     code = main(["replay", str(path), "--keep-going", "--json"])
     result = json.loads(capsys.readouterr().out)
     assert code == 0
@@ -100,7 +100,7 @@ def test_keep_going_skips_and_counts_bad_records(capsys) -> None:
 
 
 def test_mixed_link_types_are_skipped_and_counted(capsys) -> None:
-    path = shared_path("pcaps", "pcapplusplus__many_interfaces-1.pcapng")
+    path = data_path("pcaps", "pcapplusplus__many_interfaces-1.pcapng")
     assert main(["replay", str(path), "--json"]) == 0
     inp = json.loads(capsys.readouterr().out)["input"]
     assert any("NULL" in k or "linktype 0" in k for k in inp["skipped"])
@@ -144,7 +144,7 @@ def test_not_a_capture(capsys, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("name", OTHER_LINKS or ["<no corpus>"])
 def test_non_ethernet_captures_are_refused_or_counted(capsys, name: str) -> None:
-    path = shared_path("pcaps", name)
+    path = data_path("pcaps", name)
     assert main(["replay", str(path)]) == 2
     err = capsys.readouterr().err
     assert "is not Ethernet" in err and err.count("\n") == 1
@@ -154,7 +154,7 @@ def test_non_ethernet_captures_are_refused_or_counted(capsys, name: str) -> None
 
 
 def test_capture_errors_are_library_errors_not_crashes() -> None:
-    path = shared_path("pcaps", "dpkt__truncated_dns_2.pcap")
+    path = data_path("pcaps", "dpkt__truncated_dns_2.pcap")
     with pytest.raises(CaptureError) as err, open_capture(path) as reader:
         list(reader)
     assert "\n" not in str(err.value)

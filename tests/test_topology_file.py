@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from macvlan_sim.constants import MacvlanFlag, Mode
-from macvlan_sim.devices import MacvlanDevice, VlanDevice
-from macvlan_sim.engine import Engine
-from macvlan_sim.mac import parse_mac
-from macvlan_sim.topology import TopologyError, parse_topology
+from macvlan_sim.datapath.engine import Engine
+from macvlan_sim.io.topology import TopologyError, parse_topology
+from macvlan_sim.model.constants import MacvlanFlag, Mode
+from macvlan_sim.model.devices import MacvlanDevice, VlanDevice
+from macvlan_sim.model.mac import parse_mac
 
 BASE = "host ipv6 off\nlower eth0 address 02:00:00:00:00:01\n"
 
@@ -112,7 +112,7 @@ def test_changelink_mode_and_source_list() -> None:
 
 def test_same_setup_as_a_scenario_gives_the_same_answers() -> None:
     """A topology file and a scenario describing one host must dispatch identically."""
-    from macvlan_sim.scenario import Scenario
+    from macvlan_sim.io.scenario import Scenario
 
     topo = build(
         "ip link add mv0 link eth0 address 02:00:00:00:01:00 type macvlan mode bridge\n"

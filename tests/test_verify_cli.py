@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 
 from macvlan_sim import verify
-from macvlan_sim.cli import main
-from macvlan_sim.kernel import harness
-from macvlan_sim.randomize import random_scenario
-from macvlan_sim.scenario import Scenario
-from macvlan_sim.shrink import shrink
-from macvlan_sim.topology import load_topology
+from macvlan_sim.cli.main import main
+from macvlan_sim.io.scenario import Scenario
+from macvlan_sim.io.topology import load_topology
+from macvlan_sim.verify.kernel import harness
+from macvlan_sim.verify.randomize import random_scenario
+from macvlan_sim.verify.shrink import shrink
 
 REPO = Path(__file__).resolve().parent.parent
 GROUP = "01:00:5e:00:00:fb"
@@ -129,7 +129,7 @@ def test_proc_net_ptype_parsing(tmp_path: Path) -> None:
 
 def test_verify_kernel_help_runs() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "macvlan_sim.cli", "verify-kernel", "--help"],
+        [sys.executable, "-m", "macvlan_sim.cli.main", "verify-kernel", "--help"],
         capture_output=True,
         text=True,
         check=False,

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from macvlan_sim.capture import (
+from macvlan_sim.io.capture import (
     LINKTYPE_NAMES,
     CaptureError,
     Reason,

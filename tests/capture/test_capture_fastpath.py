@@ -15,8 +15,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import macvlan_sim.capture.reader as reader_module
-from macvlan_sim.capture import CaptureError, open_capture
+import macvlan_sim.io.capture.reader as reader_module
+from macvlan_sim.io.capture import CaptureError, open_capture
 
 from . import builders as b
 from .corpus import corpus_file, manifest_params

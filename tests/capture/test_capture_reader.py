@@ -13,16 +13,16 @@ from pathlib import Path
 
 import pytest
 
-import macvlan_sim.capture.reader as reader_module
-import macvlan_sim.capture.records as records_module
-from macvlan_sim.capture import (
+import macvlan_sim.io.capture.reader as reader_module
+import macvlan_sim.io.capture.records as records_module
+from macvlan_sim.io.capture import (
     CaptureError,
     CaptureRecord,
     Reason,
     ethernet_frames,
     open_capture,
 )
-from macvlan_sim.capture.records import make_record
+from macvlan_sim.io.capture.records import make_record
 
 from . import builders as b
 

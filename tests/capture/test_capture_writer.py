@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from macvlan_sim.capture import CaptureError, CaptureRecord, CaptureWriter, open_capture
+from macvlan_sim.io.capture import CaptureError, CaptureRecord, CaptureWriter, open_capture
 
 from .corpus import corpus_file
 

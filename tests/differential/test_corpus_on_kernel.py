@@ -12,12 +12,12 @@ import os
 
 import pytest
 
-from macvlan_sim.capture import ethernet_frames, open_capture
-from macvlan_sim.topology import parse_topology
-from macvlan_sim.trace_topology import topology_for
-from macvlan_sim.verify import verify_scenario
+from macvlan_sim.io.capture import ethernet_frames, open_capture
+from macvlan_sim.io.topology import parse_topology
+from macvlan_sim.io.trace_topology import topology_for
+from macvlan_sim.verify.verify_kernel import verify_scenario
 
-from ..conftest import shared_path
+from ..conftest import data_path
 from ..test_replay import ETHERNET
 
 pytestmark = pytest.mark.kernel
@@ -53,7 +53,7 @@ def sample(frames: list[bytes], size: int = SAMPLE) -> list[bytes]:
 
 def scenario_for(frames: list[bytes], seed: int) -> dict:
     """The topology built from the capture's MACs, as a scenario for both sides."""
-    from macvlan_sim.verify import host_scenario_from_topology
+    from macvlan_sim.verify.verify_kernel import host_scenario_from_topology
 
     topo = parse_topology(topology_for(frames, seed=seed), f"seed{seed}.topo")
     scenario = host_scenario_from_topology(topo)
@@ -66,7 +66,7 @@ def scenario_for(frames: list[bytes], seed: int) -> dict:
 
 @pytest.mark.parametrize("name", ETHERNET or ["<no corpus>"])
 def test_capture_on_kernel(name: str) -> None:
-    path = shared_path("pcaps", name)
+    path = data_path("pcaps", name)
     with open_capture(path) as reader:
         frames = [r.data for r in ethernet_frames(reader)]
     picked = frames if FULL else sample(frames)

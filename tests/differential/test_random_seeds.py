@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from macvlan_sim.randomize import random_scenario
-from macvlan_sim.verify import verify_scenario
+from macvlan_sim.verify.randomize import random_scenario
+from macvlan_sim.verify.verify_kernel import verify_scenario
 
 pytestmark = pytest.mark.kernel
 

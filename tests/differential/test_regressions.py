@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from macvlan_sim.verify import compare_with_kernel, verify_scenario
+from macvlan_sim.verify.verify_kernel import compare_with_kernel, verify_scenario
 
 CASES = sorted((Path(__file__).parent / "regressions").glob("*.json"))
 

@@ -1,1 +1,1 @@
-"""Tests of the live-kernel harness (macvlan_sim.kernel)."""
+"""Tests of the live-kernel harness (macvlan_sim.verify.kernel)."""

@@ -11,11 +11,11 @@ import subprocess
 
 import pytest
 
-from macvlan_sim.engine import Engine
-from macvlan_sim.kernel.harness import SYSCTLS
-from macvlan_sim.kernel.netns import private_netns
-from macvlan_sim.kernel.sockets import Injector, Observer, write_sysctl
-from macvlan_sim.topology import parse_topology
+from macvlan_sim.datapath.engine import Engine
+from macvlan_sim.io.topology import parse_topology
+from macvlan_sim.verify.kernel.harness import SYSCTLS
+from macvlan_sim.verify.kernel.netns import private_netns
+from macvlan_sim.verify.kernel.sockets import Injector, Observer, write_sysctl
 
 from ..conftest import require_kernel
 

@@ -16,14 +16,14 @@ from typing import Any
 
 import pytest
 
-from macvlan_sim.kernel import Unsupported, netns, run_scenario_on_kernel
+from macvlan_sim.verify.kernel import Unsupported, netns, run_scenario_on_kernel
 
 from .conftest import require_kernel
 
 require_kernel()
 pytestmark = pytest.mark.kernel
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).resolve().parents[1] / "data" / "scenario-examples"
 
 
 def load(name: str) -> tuple[dict[str, Any], dict[str, Any]]:

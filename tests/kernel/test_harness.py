@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from macvlan_sim.kernel import HarnessTerminated, harness, netns, run_scenario_on_kernel
-from macvlan_sim.kernel.sockets import Capture, Observer
+from macvlan_sim.verify.kernel import HarnessTerminated, harness, netns, run_scenario_on_kernel
+from macvlan_sim.verify.kernel.sockets import Capture, Observer
 
 from .conftest import require_kernel
 
@@ -108,7 +108,7 @@ def test_keep_ns_leaves_the_namespace_for_inspection() -> None:
 def test_namespace_deleted_after_sigterm() -> None:
     script = textwrap.dedent(
         """
-        from macvlan_sim.kernel import run_scenario_on_kernel
+        from macvlan_sim.verify.kernel import run_scenario_on_kernel
         frame = {"inject": "wire", "hex": "ffffffffffff0a0000000001" + "88b5" + "00" * 46}
         run_scenario_on_kernel(
             {"devices": [{"name": "mv0", "mode": "bridge"}], "frames": [frame] * 400},

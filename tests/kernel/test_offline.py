@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from macvlan_sim.kernel import Unsupported, parse_scenario
-from macvlan_sim.kernel import frames as fr
-from macvlan_sim.kernel.sockets import (
+from macvlan_sim.verify.kernel import Unsupported, parse_scenario
+from macvlan_sim.verify.kernel import frames as fr
+from macvlan_sim.verify.kernel.sockets import (
     AUXDATA_STRUCT,
     TP_STATUS_VLAN_TPID_VALID,
     TP_STATUS_VLAN_VALID,
@@ -122,7 +122,7 @@ def test_parse_scenario_defaults_and_refusals() -> None:
 
 
 def test_kernel_unavailable_is_raised_with_the_reason(monkeypatch: pytest.MonkeyPatch) -> None:
-    from macvlan_sim.kernel import KernelUnavailable, harness
+    from macvlan_sim.verify.kernel import KernelUnavailable, harness
 
     monkeypatch.setattr(harness, "kernel_available", lambda: (False, "not root (euid 1000)"))
     with pytest.raises(KernelUnavailable, match="not root"):

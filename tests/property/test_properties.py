@@ -17,10 +17,10 @@ from typing import Any
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from macvlan_sim.constants import Mode, PktType
-from macvlan_sim.engine import Engine
-from macvlan_sim.mac import format_mac, parse_mac
-from macvlan_sim.scenario import Scenario, run_scenario
+from macvlan_sim.datapath.engine import Engine
+from macvlan_sim.io.scenario import Scenario, run_scenario
+from macvlan_sim.model.constants import Mode, PktType
+from macvlan_sim.model.mac import format_mac, parse_mac
 
 L_MAC = parse_mac("02:00:00:00:00:01")
 MAC_POOL = [bytes([2, 0, 0, 0, 1, i]) for i in range(6)]

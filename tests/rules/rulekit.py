@@ -9,9 +9,9 @@ from __future__ import annotations
 import struct
 from collections import Counter
 
-from macvlan_sim.constants import MacvlanFlag, Mode, PktType
-from macvlan_sim.host import Host
-from macvlan_sim.mac import eth_hash, parse_mac
+from macvlan_sim.model.constants import MacvlanFlag, Mode, PktType
+from macvlan_sim.model.host import Host
+from macvlan_sim.model.mac import eth_hash, parse_mac
 
 L_MAC = parse_mac("02:00:00:00:00:01")
 EXT = parse_mac("0a:00:00:00:00:01")

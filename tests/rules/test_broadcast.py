@@ -20,10 +20,10 @@ from rulekit import (
     same_bucket_macs,
 )
 
-from macvlan_sim.constants import ETH_P_PAUSE, MacaddrOp, Mode, PktType
-from macvlan_sim.engine import Engine
-from macvlan_sim.host import MacaddrChange
-from macvlan_sim.mac import eth_hash, mc_hash, parse_mac
+from macvlan_sim.datapath.engine import Engine
+from macvlan_sim.model.constants import ETH_P_PAUSE, MacaddrOp, Mode, PktType
+from macvlan_sim.model.host import MacaddrChange
+from macvlan_sim.model.mac import eth_hash, mc_hash, parse_mac
 
 G = group(0xFB)
 PAUSE_DST = parse_mac("01:80:c2:00:00:01")

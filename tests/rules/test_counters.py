@@ -15,9 +15,9 @@ from rulekit import (
     tagged,
 )
 
-from macvlan_sim.constants import ETH_P_8021AD, ETH_P_8021Q, MacaddrOp, MacvlanFlag, Mode
-from macvlan_sim.engine import Engine
-from macvlan_sim.host import MacaddrChange
+from macvlan_sim.datapath.engine import Engine
+from macvlan_sim.model.constants import ETH_P_8021AD, ETH_P_8021Q, MacaddrOp, MacvlanFlag, Mode
+from macvlan_sim.model.host import MacaddrChange
 
 Q, AD = ETH_P_8021Q, ETH_P_8021AD
 

@@ -18,8 +18,8 @@ from rulekit import (
     new_host,
 )
 
-from macvlan_sim.constants import MacvlanFlag, Mode
-from macvlan_sim.engine import Engine
+from macvlan_sim.datapath.engine import Engine
+from macvlan_sim.model.constants import MacvlanFlag, Mode
 
 
 def _macvlans(out, names) -> set[str]:

@@ -18,10 +18,10 @@ from rulekit import (
     same_bucket_macs,
 )
 
-from macvlan_sim.constants import Mode, PktType
-from macvlan_sim.engine import Engine
-from macvlan_sim.errors import KernelError
-from macvlan_sim.mac import eth_hash
+from macvlan_sim.datapath.engine import Engine
+from macvlan_sim.model.constants import Mode, PktType
+from macvlan_sim.model.errors import KernelError
+from macvlan_sim.model.mac import eth_hash
 
 
 def _errno(call, *args, **kw) -> str | None:
@@ -215,8 +215,8 @@ def test_implicit_promiscuity_also_from_a_source_device():
 
 def test_nic_source_device_only_sees_what_the_nic_accepts():
     """§17: a source-mode device on a NIC only gets frames the NIC accepted."""
-    from macvlan_sim.constants import MacaddrOp
-    from macvlan_sim.host import MacaddrChange
+    from macvlan_sim.model.constants import MacaddrOp
+    from macvlan_sim.model.host import MacaddrChange
 
     h = new_host(filter_slots=64)
     add(h, "s", Mode.SOURCE, mac(1), macaddr=MacaddrChange(MacaddrOp.ADD, (EXT,)))

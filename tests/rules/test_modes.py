@@ -19,9 +19,9 @@ from rulekit import (
     new_host,
 )
 
-from macvlan_sim.constants import MacvlanFlag, Mode, PktType
-from macvlan_sim.engine import Engine
-from macvlan_sim.errors import KernelError
+from macvlan_sim.datapath.engine import Engine
+from macvlan_sim.model.constants import MacvlanFlag, Mode, PktType
+from macvlan_sim.model.errors import KernelError
 
 NOPROMISC = MacvlanFlag.NOPROMISC
 

@@ -18,9 +18,9 @@ from rulekit import (
     new_host,
 )
 
-from macvlan_sim.constants import MacvlanFlag, Mode
-from macvlan_sim.engine import Engine
-from macvlan_sim.mac import mc_hash, parse_mac
+from macvlan_sim.datapath.engine import Engine
+from macvlan_sim.model.constants import MacvlanFlag, Mode
+from macvlan_sim.model.mac import mc_hash, parse_mac
 
 COLLIDES_WITH_BCAST = parse_mac("01:00:5e:00:00:11")
 

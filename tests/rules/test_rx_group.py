@@ -26,14 +26,14 @@ from scapy.layers.inet import IP, UDP, fragment
 from scapy.layers.l2 import Ether
 from scapy.packet import Raw
 
-from macvlan_sim.constants import MacaddrOp, MacvlanFlag, Mode, PktType, RxHandlerResult
-from macvlan_sim.engine import Engine
-from macvlan_sim.host import MacaddrChange
-from macvlan_sim.mac import format_mac, mc_hash
-from macvlan_sim.outcome import FrameOutcome
-from macvlan_sim.receive import netif_receive_skb
-from macvlan_sim.rx_handler import macvlan_handle_frame
-from macvlan_sim.skb import Skb
+from macvlan_sim.datapath.engine import Engine
+from macvlan_sim.datapath.outcome import FrameOutcome
+from macvlan_sim.datapath.receive import netif_receive_skb
+from macvlan_sim.datapath.rx_handler import macvlan_handle_frame
+from macvlan_sim.datapath.skb import Skb
+from macvlan_sim.model.constants import MacaddrOp, MacvlanFlag, Mode, PktType, RxHandlerResult
+from macvlan_sim.model.host import MacaddrChange
+from macvlan_sim.model.mac import format_mac, mc_hash
 
 NODST = MacvlanFlag.NODST
 G = group(0xFB)

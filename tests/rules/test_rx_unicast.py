@@ -21,9 +21,9 @@ from rulekit import (
     tagged,
 )
 
-from macvlan_sim.constants import MacaddrOp, MacvlanFlag, Mode, PktType
-from macvlan_sim.engine import Engine
-from macvlan_sim.host import MacaddrChange
+from macvlan_sim.datapath.engine import Engine
+from macvlan_sim.model.constants import MacaddrOp, MacvlanFlag, Mode, PktType
+from macvlan_sim.model.host import MacaddrChange
 
 NODST = MacvlanFlag.NODST
 

@@ -8,22 +8,16 @@ says it depends on listeners.
 from __future__ import annotations
 
 import json
-import os
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
-from macvlan_sim.scenario import run_scenario
+from macvlan_sim.io.scenario import run_scenario
 
-ROOT = Path(__file__).resolve().parents[2]
-SHARED = Path(os.environ.get("MACVLAN_SIM_SHARED", ROOT.parent / "shared"))
-EXAMPLES = SHARED / "docs" / "scenario-examples"
+EXAMPLES = Path(__file__).resolve().parents[1] / "data" / "scenario-examples"
 NAMES = ["bridge-basics", "source-mode", "tags-pause-runts", "vlan-subinterfaces"]
 
-pytestmark = pytest.mark.skipif(
-    not EXAMPLES.is_dir(), reason=f"{EXAMPLES} not found (../shared is not beside the repo)"
-)
 
 
 def _receptions(frame: dict) -> Counter:

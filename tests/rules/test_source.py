@@ -22,10 +22,10 @@ from rulekit import (
     order,
 )
 
-from macvlan_sim.constants import MacaddrOp, MacvlanFlag, Mode, PktType
-from macvlan_sim.engine import Engine
-from macvlan_sim.errors import KernelError
-from macvlan_sim.host import MacaddrChange
+from macvlan_sim.datapath.engine import Engine
+from macvlan_sim.model.constants import MacaddrOp, MacvlanFlag, Mode, PktType
+from macvlan_sim.model.errors import KernelError
+from macvlan_sim.model.host import MacaddrChange
 
 NODST = MacvlanFlag.NODST
 EXT3 = bytes.fromhex("0a0000000003")

@@ -20,9 +20,9 @@ from rulekit import (
     new_host,
 )
 
-from macvlan_sim.constants import MacaddrOp, MacvlanFlag, Mode, PktType
-from macvlan_sim.engine import Engine
-from macvlan_sim.host import DEFAULT_WIRE_MAC, MacaddrChange
+from macvlan_sim.datapath.engine import Engine
+from macvlan_sim.model.constants import MacaddrOp, MacvlanFlag, Mode, PktType
+from macvlan_sim.model.host import DEFAULT_WIRE_MAC, MacaddrChange
 
 WIRE_MAC = DEFAULT_WIRE_MAC
 

@@ -20,8 +20,8 @@ from rulekit import (
     tagged,
 )
 
-from macvlan_sim.constants import ETH_P_8021AD, ETH_P_8021Q, GVRP_GROUP, Mode, PktType
-from macvlan_sim.engine import Engine
+from macvlan_sim.datapath.engine import Engine
+from macvlan_sim.model.constants import ETH_P_8021AD, ETH_P_8021Q, GVRP_GROUP, Mode, PktType
 
 Q, AD = ETH_P_8021Q, ETH_P_8021AD
 

@@ -1,0 +1,1 @@
+"""The ``macvlan-sim`` command: argument parsing, replay tables and reports."""

@@ -1,0 +1,195 @@
+"""The ``macvlan-sim`` command line: a thin layer over the engine and its I/O adapters.
+
+Every failure the user can cause (a bad file, a bad line, missing privileges) ends as one line
+on stderr and a non-zero exit status, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+from macvlan_sim import __version__
+from macvlan_sim.model.errors import KernelError, SimError
+
+EXIT_ERROR = 2
+EXIT_DISAGREE = 1
+
+
+def _stdout() -> Console:
+    """Rich reads the terminal's width; piped output gets room for the wide tables."""
+    return Console() if sys.stdout.isatty() else Console(width=160)
+
+
+def _fail(message: str) -> int:
+    print(f"macvlan-sim: error: {message}", file=sys.stderr)
+    return EXIT_ERROR
+
+
+# ---------------------------------------------------------------------- scenario
+def cmd_scenario_run(args: argparse.Namespace) -> int:
+    from macvlan_sim.io.scenario import Scenario
+
+    scenario = Scenario.load(args.file)
+    result = scenario.run(extras=not args.plain, hash_filters=args.hash_filters, seed=args.seed)
+    text = json.dumps(result, indent=1)
+    if args.output:
+        Path(args.output).write_text(text + "\n")
+    else:
+        print(text)
+    return 0
+
+
+# ---------------------------------------------------------------------- topology
+def default_topology_text() -> str:
+    return resources.files("macvlan_sim").joinpath("data/default.topo").read_text()
+
+
+def _load_topology(path: str | None):
+    from macvlan_sim.io.topology import load_topology, parse_topology
+
+    if path is None:
+        return parse_topology(default_topology_text(), "<bundled default topology>")
+    return load_topology(path)
+
+
+def cmd_topology_show(args: argparse.Namespace) -> int:
+    from macvlan_sim.cli.topology_view import topology_table
+
+    topo = _load_topology(args.file)
+    _stdout().print(topology_table(topo.host))
+    return 0
+
+
+# ---------------------------------------------------------------------- replay
+def cmd_replay(args: argparse.Namespace) -> int:
+    from macvlan_sim.cli.replay import Replayer
+    from macvlan_sim.datapath.engine import Engine
+    from macvlan_sim.io.capture import CaptureWriter, ethernet_frames, open_capture
+
+    topo = _load_topology(args.topology)
+    engine = Engine(topo.host, drain=topo.drain, hairpin=topo.hairpin, keep_paths=False)
+    out_dir = Path(args.out) if args.out else None
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    replayer = Replayer(engine, CaptureWriter if out_dir else None, out_dir)
+    with open_capture(args.trace, keep_going=args.keep_going) as reader:
+        records = ethernet_frames(reader)
+        if args.no_progress or args.json or not sys.stderr.isatty():
+            replayer.feed(records)
+        else:
+            _feed_with_progress(replayer, records, reader)
+        stats = replayer.finish(reader.skipped)
+    if args.json:
+        print(json.dumps(stats.as_json() | {"trace": str(args.trace)}, indent=1))
+    else:
+        from macvlan_sim.cli.report import replay_report
+
+        replay_report(_stdout(), stats, str(args.trace), topo.source, out_dir)
+    return 0
+
+
+def _feed_with_progress(replayer: Any, records: Any, reader: Any) -> None:
+    columns = (
+        TextColumn("replaying"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%  {task.fields[frames]} frames"),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
+        task = progress.add_task("replay", total=max(reader.size, 1), frames=0)
+        count = 0
+
+        def tick() -> None:
+            nonlocal count
+            count += 1
+            if count % 2048 == 0:
+                progress.update(task, completed=reader.bytes_read, frames=count)
+
+        replayer.feed(records, tick)
+
+
+# ---------------------------------------------------------------------- parser
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="macvlan-sim",
+        description="Where does a frame go on a host with macvlan devices? The kernel's answer.",
+    )
+    parser.add_argument("--version", action="version", version=f"macvlan-sim {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sc = sub.add_parser("scenario", help="run a scenario (topology + frames, JSON)")
+    sc_sub = sc.add_subparsers(dest="action", required=True)
+    run = sc_sub.add_parser("run", help="print the emulator's result for a scenario")
+    run.add_argument("file", help="scenario JSON file")
+    run.add_argument("-o", "--output", help="write the result here instead of stdout")
+    run.add_argument("--plain", action="store_true", help="no extras (paths, drops, queued)")
+    run.add_argument("--hash-filters", action="store_true", help="salted hash device filters")
+    run.add_argument("--seed", type=int, default=0, help="seed for salts and random MACs")
+    run.set_defaults(func=cmd_scenario_run)
+
+    rp = sub.add_parser("replay", help="replay a pcap/pcapng trace into the lower")
+    rp.add_argument("trace", help="pcap or pcapng file")
+    rp.add_argument("--topology", help="topology file (default: the bundled one)")
+    rp.add_argument("--out", help="write one pcap per observation point into this directory")
+    rp.add_argument("--json", action="store_true", help="print the statistics as JSON")
+    rp.add_argument("--keep-going", action="store_true", help="skip and count bad records")
+    rp.add_argument("--no-progress", action="store_true", help="no progress bar")
+    rp.set_defaults(func=cmd_replay)
+
+    tp = sub.add_parser("topology", help="check and show a topology file")
+    tp_sub = tp.add_subparsers(dest="action", required=True)
+    show = tp_sub.add_parser("show", help="apply a topology file and show the result")
+    show.add_argument("file", nargs="?", help="topology file (default: the bundled one)")
+    show.set_defaults(func=cmd_topology_show)
+
+    _add_verify_kernel(sub)
+    return parser
+
+
+def _add_verify_kernel(sub: Any) -> None:
+    from macvlan_sim.verify.verify_kernel import add_arguments
+
+    add_arguments(sub)
+
+
+def _errors() -> tuple[type[BaseException], ...]:
+    errors: list[type[BaseException]] = [SimError, KernelError, OSError]
+    from macvlan_sim.io.capture import CaptureError
+    from macvlan_sim.verify.kernel import KernelHarnessError
+
+    errors += [CaptureError, KernelHarnessError]
+    return tuple(errors)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except _errors() as exc:
+        return _fail(_one_line(exc))
+    except KeyboardInterrupt:
+        print("macvlan-sim: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+def _one_line(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.filename and exc.strerror:
+        return f"{exc.filename}: {exc.strerror}"
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+if __name__ == "__main__":
+    sys.exit(main())

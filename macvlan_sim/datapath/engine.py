@@ -1,0 +1,251 @@
+"""The dispatch engine: frames in, deliveries out (sans-I/O).
+
+:class:`Engine` owns the per-run state the datapath needs — the backlog (``netif_rx``), the
+broadcast queues' drain point, the defragmenter, counters — and records everything into the
+:class:`~macvlan_sim.datapath.outcome.FrameOutcome` of the frame being processed. The rules
+themselves live in :mod:`receive`, :mod:`rx_handler`, :mod:`broadcast` and :mod:`transmit`.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, deque
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from macvlan_sim.datapath.broadcast import process_broadcast_queue
+from macvlan_sim.datapath.callbacks import CallbackHub
+from macvlan_sim.datapath.counters import CounterBook
+from macvlan_sim.datapath.defrag import Defragmenter
+from macvlan_sim.datapath.frame import eth_protocol, full_bytes, raw_ethertype, to_bytes
+from macvlan_sim.datapath.outcome import Drop, FrameOutcome, Reception
+from macvlan_sim.datapath.receive import netif_receive_skb
+from macvlan_sim.datapath.skb import Skb
+from macvlan_sim.datapath.transmit import dev_queue_xmit
+from macvlan_sim.model.constants import ETH_HLEN, ETH_P_8021Q, VLAN_HLEN, PktType
+from macvlan_sim.model.devices import NetDevice
+from macvlan_sim.model.errors import SimError
+from macvlan_sim.model.host import WIRE_NAME, Host
+from macvlan_sim.model.port import MacvlanPort
+
+
+class Engine:
+    """Feed frames with :meth:`rx` (from the wire into the lower) or :meth:`tx` (sent on a
+    device); each call returns the frame's :class:`FrameOutcome`.
+
+    ``drain`` says when the broadcast workqueue runs: ``"frame"`` (after every frame, as a
+    kernel that keeps up does) or ``"manual"`` (only at :meth:`run_workqueue`, to study queue
+    overflow and reordering). ``hairpin`` makes the wire reflect every frame it receives back
+    into the lower once (a reflective-relay switch); reflected copies are pass 1.
+    """
+
+    def __init__(
+        self,
+        host: Host,
+        *,
+        drain: str = "frame",
+        hairpin: bool = False,
+        batch_size: int = 4096,
+        keep_paths: bool = True,
+    ) -> None:
+        if drain not in ("frame", "manual"):
+            raise SimError(f"drain must be 'frame' or 'manual', not {drain!r}")
+        if host.lower is None:
+            raise SimError("the host has no lower device")
+        self.host = host
+        self.drain = drain
+        self.hairpin = hairpin
+        self.keep_paths = keep_paths
+        self.defrag = Defragmenter()
+        self.counters = CounterBook()
+        self.callbacks = CallbackHub(batch_size)
+        self.drop_reasons: Counter[str] = Counter()
+        self._backlog: deque[Skb] = deque()
+        self._reflections: deque[Skb] = deque()
+        self._pending: dict[int, FrameOutcome] = {}
+        #: Ports with something in their broadcast queue, in the order they got it.
+        self._busy_ports: dict[MacvlanPort, None] = {}
+        self._out: FrameOutcome | None = None
+        self._next_index = 0
+        for name in host.devices:
+            self.counters.ensure(name)
+
+    # ------------------------------------------------------------------ public API
+    def rx(self, frame: Any, *, note: str = "", timestamp_ns: int | None = None) -> FrameOutcome:
+        """A frame arriving on the lower from the wire (what a capture on the lower records)."""
+        return self.inject(WIRE_NAME, frame, note=note, timestamp_ns=timestamp_ns, socket=False)
+
+    def tx(self, dev: str, frame: Any, *, note: str = "") -> FrameOutcome:
+        """A frame sent on ``dev`` (a macvlan, a VLAN device, or the lower)."""
+        return self.inject(dev, frame, note=note)
+
+    def inject(
+        self,
+        point: str,
+        frame: Any,
+        *,
+        note: str = "",
+        timestamp_ns: int | None = None,
+        socket: bool = True,
+    ) -> FrameOutcome:
+        """Send ``frame`` on device ``point`` (``wire`` injects into the lower). With
+        ``socket`` the checks an AF_PACKET ``sendto`` makes apply (ENODEV, ENETDOWN, EINVAL
+        for under 14 bytes, EMSGSIZE over the MTU)."""
+        data = to_bytes(frame)
+        out = FrameOutcome(self._next_index, data, point, note=note)
+        self._next_index += 1
+        if timestamp_ns is not None:
+            self.defrag.now_ns = timestamp_ns
+        with self._frame(out):
+            out.send = self._send_check(point, data) if socket else self._plain_check(data)
+            if out.send == "ok":
+                dev = self.host.devices[point]
+                skb = Skb(data, dev, protocol=eth_protocol(data), frame_index=out.index)
+                if self.keep_paths:
+                    skb.trail = []
+                skb.step("sent on %s", point)
+                dev_queue_xmit(self, dev, skb)
+                self.process_backlog()
+                self._reflect()
+        if out.pending:
+            self._pending[out.index] = out
+        if self.drain == "frame":
+            self.run_workqueue()
+        return out
+
+    def run_workqueue(self) -> None:
+        """The broadcast workqueue runs: every port's queue is drained (FIFO), until none is
+        left (a copy delivered to a macvlan can be queued again on a port stacked above it)."""
+        while self._busy_ports:
+            port = next(iter(self._busy_ports))
+            del self._busy_ports[port]
+            process_broadcast_queue(self, port)
+        self.process_backlog()
+
+    def flush(self) -> None:
+        """Hand buffered deliveries to callbacks now."""
+        self.callbacks.flush()
+
+    def pending_frames(self) -> list[FrameOutcome]:
+        """Frames with copies still in a broadcast queue."""
+        return list(self._pending.values())
+
+    # ------------------------------------------------------------------ checks at send time
+    def _send_check(self, point: str, data: bytes) -> str:
+        dev = self.host.devices.get(point)
+        if dev is None:
+            return "ENODEV"
+        if not dev.up:
+            return "ENETDOWN"
+        if len(data) < ETH_HLEN:
+            return "EINVAL"
+        extra = VLAN_HLEN if raw_ethertype(data) == ETH_P_8021Q else 0
+        if len(data) > dev.mtu + ETH_HLEN + extra:
+            return "EMSGSIZE"
+        return "ok"
+
+    @staticmethod
+    def _plain_check(data: bytes) -> str:
+        if len(data) < ETH_HLEN:
+            raise SimError(f"frame of {len(data)} bytes is shorter than an Ethernet header")
+        return "ok"
+
+    # ------------------------------------------------------------------ frame bookkeeping
+    @contextmanager
+    def _frame(self, out: FrameOutcome) -> Iterator[None]:
+        saved, self._out = self._out, out
+        try:
+            yield
+        finally:
+            self._out = saved
+
+    @contextmanager
+    def frame_context(self, index: int) -> Iterator[None]:
+        """Attribute what happens next to frame ``index`` (a queued broadcast being drained)."""
+        out = self._pending.get(index) or self._out_or_dummy(index)
+        with self._frame(out):
+            yield
+        if out.pending == 0:
+            self._pending.pop(index, None)
+
+    def _out_or_dummy(self, index: int) -> FrameOutcome:
+        if self._out is not None and self._out.index == index:
+            return self._out
+        return FrameOutcome(index, b"", "?")
+
+    @property
+    def out(self) -> FrameOutcome:
+        assert self._out is not None, "no frame is being processed"
+        return self._out
+
+    # ------------------------------------------------------------------ datapath services
+    def netif_rx(self, skb: Skb) -> None:
+        """``netif_rx``: queue for the backlog (processed before this frame is finished)."""
+        self._backlog.append(skb)
+
+    def process_backlog(self) -> None:
+        while self._backlog:
+            netif_receive_skb(self, self._backlog.popleft())
+
+    def tap(self, dev: NetDevice, skb: Skb, pkttype: PktType | None = None) -> None:
+        """An ETH_P_ALL tap on ``dev`` sees the frame (and the wire may reflect it)."""
+        kind = skb.pkt_type if pkttype is None else pkttype
+        self._record(dev.name, kind, skb, skb.vlan)
+        if self.hairpin and dev.kind == "wire" and kind != PktType.OUTGOING and skb.pass_ == 0:
+            back = Skb(full_bytes(skb.data, skb.vlan), dev, pass_=1, frame_index=skb.frame_index)
+            back.protocol = eth_protocol(back.data)
+            back.trail = None if skb.trail is None else list(skb.trail)
+            back.step("H wire reflects the frame (hairpin)")
+            self._reflections.append(back)
+
+    def stack(self, dev: NetDevice, skb: Skb) -> None:
+        """The device's own stack got the frame (tag discarded)."""
+        self._record(f"{dev.name}:stack", skb.pkt_type, skb, None)
+
+    def final(self, dev: NetDevice, skb: Skb) -> None:
+        self.out.finals.append((dev.name, skb.pkt_type))
+
+    def _record(self, point: str, kind: PktType, skb: Skb, vlan: Any) -> None:
+        reception = Reception(
+            point=point,
+            pkttype=kind,
+            data=skb.data,
+            vlan=vlan,
+            pass_=skb.pass_,
+            queued=skb.queued,
+            steps=tuple(skb.trail) if skb.trail is not None else (),
+            frame_index=skb.frame_index,
+        )
+        self.out.receptions.append(reception)
+        if self.callbacks:
+            self.callbacks.publish(reception)
+
+    def count(self, dev: str, fld: str, amount: int) -> None:
+        self.counters.add(dev, fld, amount)
+        self.out.count(dev, fld, amount)
+
+    def drop(self, skb: Skb, reason: str, rule: str) -> None:
+        self.drop_reasons[reason] += 1
+        self.out.drops.append(
+            Drop(skb.dev.name, reason, rule, frame_index=skb.frame_index, pass_=skb.pass_)
+        )
+
+    def held(self, skb: Skb, reason: str, rule: str) -> None:
+        """A fragment kept for reassembly: accounted for like a drop, with its own reason."""
+        self.drop(skb, reason, rule)
+
+    def queued(self, skb: Skb, port: MacvlanPort) -> None:
+        """A copy went into ``port``'s broadcast queue: the workqueue has work."""
+        self.out.pending += 1
+        self._busy_ports[port] = None
+
+    def dequeued(self, skb: Skb) -> None:
+        self.out.pending -= 1
+
+    def _reflect(self) -> None:
+        while self._reflections:
+            skb = self._reflections.popleft()
+            wire = self.host.wire
+            assert wire is not None
+            dev_queue_xmit(self, wire, skb)
+            self.process_backlog()

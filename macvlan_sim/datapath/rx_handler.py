@@ -1,0 +1,121 @@
+"""``macvlan_handle_frame``: the macvlan port's rx_handler (spec §5, rules M0–M6, U1–U7).
+
+Read top to bottom it is the decision table of §5: group destinations first (M), then unicast
+(U). Source-mode forwarding (§5.1) is here too because both branches start with it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from macvlan_sim.datapath.broadcast import broadcast_enqueue, multicast_rx
+from macvlan_sim.datapath.skb import Lazy
+from macvlan_sim.model.constants import ETH_P_IP, Mode, PktType, RxHandlerResult
+from macvlan_sim.model.mac import format_mac, is_group, mc_hash
+
+if TYPE_CHECKING:
+    from macvlan_sim.datapath.engine import Engine
+    from macvlan_sim.datapath.skb import Skb
+    from macvlan_sim.model.devices import MacvlanDevice
+    from macvlan_sim.model.port import MacvlanPort
+
+_RETURN_TO_SENDER = Mode.PRIVATE | Mode.PASSTHRU | Mode.SOURCE
+
+
+def macvlan_handle_frame(eng: Engine, skb: Skb, port: MacvlanPort) -> RxHandlerResult:
+    """Decide, for a frame arriving on ``port.lower``, which macvlans get it."""
+    skb.step("macvlan_handle_frame(%s)", port.lower.name)
+    if skb.pkt_type == PktType.LOOPBACK:
+        skb.step("M0 looped-back frame: pass")
+        return RxHandlerResult.PASS
+    if is_group(skb.dst):
+        return _handle_group(eng, skb, port)
+    return _handle_unicast(eng, skb, port)
+
+
+def _handle_group(eng: Engine, skb: Skb, port: MacvlanPort) -> RxHandlerResult:
+    if skb.protocol == ETH_P_IP:
+        whole = eng.defrag.check(skb)
+        if whole is None:
+            skb.step("M1 ip_check_defrag: fragment held for reassembly")
+            eng.held(skb, "IPv4 fragment held for reassembly (ip_check_defrag)", "M1")
+            return RxHandlerResult.CONSUMED
+        if whole is not skb.data:
+            skb.data = whole
+            skb.step("M1 ip_check_defrag: reassembled datagram (%s bytes)", len(whole))
+    if forward_source(eng, skb, port):
+        eng.drop(skb, "source entry with nodst consumes the frame", "M2")
+        return RxHandlerResult.CONSUMED
+    src = port.lookup(skb.src)
+    if src is not None and src.mode & _RETURN_TO_SENDER:
+        return _return_to_sender(eng, skb, src)
+    bit = mc_hash(skb.dst)
+    if port.bc_filter.bit_set(bit):
+        skb.step("M4 port bc_filter bit %s set: broadcast queue", bit)
+        broadcast_enqueue(eng, port, src, skb)
+    elif port.mc_filter.bit_set(bit):
+        skb.step("M5 port mc_filter bit %s set: delivered inline", bit)
+        multicast_rx(eng, port, src, skb)
+    else:
+        skb.step("M6 port filters clear for bit %s: no macvlan", bit)
+    return RxHandlerResult.PASS
+
+
+def _return_to_sender(eng: Engine, skb: Skb, src: MacvlanDevice) -> RxHandlerResult:
+    """M3: a group frame whose source is a private/passthru/source macvlan came back from a
+    hairpinning switch; only that device gets it (counted as 1 packet of 0 bytes)."""
+    skb.step("M3 source MAC is %s macvlan %s: return to sender only", src.mode, src.name)
+    skb.dev = src
+    skb.pkt_type = PktType.BROADCAST if skb.dst == src.broadcast else PktType.MULTICAST
+    eng.count(src.name, "rx_packets", 1)
+    eng.count(src.name, "rx_bytes", 0)
+    eng.netif_rx(skb)
+    return RxHandlerResult.CONSUMED
+
+
+def _handle_unicast(eng: Engine, skb: Skb, port: MacvlanPort) -> RxHandlerResult:
+    if forward_source(eng, skb, port):
+        eng.drop(skb, "source entry with nodst consumes the frame", "U1")
+        return RxHandlerResult.CONSUMED
+    if port.passthru:
+        target = port.first_vlan()
+        skb.step("U2 passthru port: target %s", target.name if target else None)
+    else:
+        target = port.lookup(skb.dst)
+        skb.step(
+            "U3 vlan_hash lookup %s: %s",
+            Lazy(format_mac, skb.dst),
+            target.name if target else "no device",
+        )
+    if target is None or target.mode == Mode.SOURCE:
+        skb.step("U4 no (non-source) target: pass to the lower")
+        return RxHandlerResult.PASS
+    if not target.up:
+        eng.drop(skb, f"passthru device {target.name} is down", "U5")
+        return RxHandlerResult.CONSUMED
+    skb.step("U7 deliver to %s as host", target.name)
+    eng.count(target.name, "rx_packets", 1)
+    eng.count(target.name, "rx_bytes", skb.klen + 14)
+    skb.dev = target
+    skb.pkt_type = PktType.HOST
+    return RxHandlerResult.ANOTHER
+
+
+def forward_source(eng: Engine, skb: Skb, port: MacvlanPort) -> bool:
+    """``macvlan_forward_source`` (§5.1): a copy to every UP device listing the source MAC,
+    newest entry first; returns whether any listing device (even a down one) has nodst."""
+    consume = False
+    for dev in port.source_entries(skb.src):
+        if dev.nodst:
+            consume = True
+        if not dev.up:
+            continue
+        copy = skb.clone()
+        copy.step("S source entry %s of %s: copy", Lazy(format_mac, skb.src), dev.name)
+        copy.dev = dev
+        if skb.dst == dev.mac:
+            copy.pkt_type = PktType.HOST
+        eng.count(dev.name, "rx_packets", 1)
+        eng.count(dev.name, "rx_bytes", copy.klen + 14)
+        eng.netif_rx(copy)
+    return consume

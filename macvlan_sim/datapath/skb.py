@@ -1,0 +1,88 @@
+"""``struct sk_buff`` reduced to what dispatch reads and writes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from macvlan_sim.datapath.frame import VlanTag
+from macvlan_sim.model.constants import ETH_HLEN, PktType
+
+if TYPE_CHECKING:
+    from macvlan_sim.model.devices import NetDevice
+
+
+@dataclass(slots=True)
+class Skb:
+    """A packet in flight.
+
+    ``data`` starts at the MAC header and holds any tags still in band; ``vlan`` is the tag
+    held out of band. ``pulled`` is True once ``eth_type_trans`` ran (receive side), which is
+    what makes ``skb->len`` exclude the Ethernet header — several counters depend on it.
+    ``trail`` is the decision path so far (spec rule ids and kernel function names).
+    """
+
+    data: bytes
+    dev: NetDevice
+    pkt_type: PktType = PktType.HOST
+    protocol: int = 0
+    vlan: VlanTag | None = None
+    pulled: bool = False
+    orig_dev: NetDevice | None = None
+    pass_: int = 0
+    queued: bool = False
+    frame_index: int = 0
+    #: (format, args) pairs, formatted only when someone reads a path; None: not kept.
+    trail: list[tuple[str, tuple[object, ...]]] | None = None
+
+    @property
+    def klen(self) -> int:
+        """``skb->len``: the Ethernet header is excluded once pulled; an out-of-band tag never
+        counts."""
+        return len(self.data) - ETH_HLEN if self.pulled else len(self.data)
+
+    @property
+    def dst(self) -> bytes:
+        return self.data[0:6]
+
+    @property
+    def src(self) -> bytes:
+        return self.data[6:12]
+
+    def clone(self) -> Skb:
+        """``skb_clone``: same bytes and metadata, its own trail from here on."""
+        return Skb(
+            self.data,
+            self.dev,
+            self.pkt_type,
+            self.protocol,
+            self.vlan,
+            self.pulled,
+            self.orig_dev,
+            self.pass_,
+            self.queued,
+            self.frame_index,
+            None if self.trail is None else list(self.trail),
+        )
+
+    def step(self, fmt: str, *args: object) -> None:
+        """Record a decision step (``%``-style format, formatted lazily)."""
+        if self.trail is not None:
+            self.trail.append((fmt, args))
+
+
+class Lazy:
+    """An argument of a step that is only computed if the path is rendered."""
+
+    __slots__ = ("args", "fn")
+
+    def __init__(self, fn: object, *args: object) -> None:
+        self.fn = fn
+        self.args = args
+
+    def __str__(self) -> str:
+        return str(self.fn(*self.args))  # type: ignore[operator]
+
+
+def render_trail(trail: tuple[tuple[str, tuple[object, ...]], ...]) -> tuple[str, ...]:
+    return tuple(fmt % args if args else fmt for fmt, args in trail)

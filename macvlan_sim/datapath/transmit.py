@@ -1,0 +1,139 @@
+"""The transmit side: ``dev_queue_xmit`` down the stack, ``macvlan_queue_xmit`` (spec §9), VLAN
+tag insertion, and the veth/NIC hop between the lower and the wire.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from macvlan_sim.datapath.broadcast import macvlan_broadcast
+from macvlan_sim.datapath.frame import VlanTag, push_tag
+from macvlan_sim.datapath.receive import eth_type_trans
+from macvlan_sim.datapath.skb import Lazy
+from macvlan_sim.model.constants import ETH_HLEN, VLAN_HLEN, Mode, PktType
+from macvlan_sim.model.devices import LowerDevice, MacvlanDevice, NetDevice, VlanDevice
+from macvlan_sim.model.mac import format_mac, is_group
+from macvlan_sim.model.nic import nic_accepts
+
+if TYPE_CHECKING:
+    from macvlan_sim.datapath.engine import Engine
+    from macvlan_sim.datapath.skb import Skb
+
+
+def dev_queue_xmit(eng: Engine, dev: NetDevice, skb: Skb) -> bool:
+    """Send ``skb`` on ``dev``; returns whether the driver took it (NET_XMIT_SUCCESS)."""
+    if not dev.up:
+        eng.count(dev.name, "tx_dropped", 1)
+        eng.drop(skb, f"{dev.name} is down (dev_queue_xmit)", "T0")
+        return False
+    if not eng.host.qdisc_active(dev):
+        # No carrier: noop_qdisc takes the frame and drops it (NET_XMIT_CN, which callers
+        # count as sent), before dev_hard_start_xmit, so no tap sees it.
+        eng.count(dev.name, "tx_dropped", 1)
+        eng.drop(skb, f"{dev.name} has no carrier: its noop qdisc drops the frame", "T6")
+        return True
+    if skb.vlan is not None and isinstance(dev, VlanDevice):
+        # A VLAN device offers no tag offload of its own: an outer tag already attached is
+        # pushed into the payload before the device adds its own (validate_xmit_vlan).
+        skb.data = push_tag(skb.data, skb.vlan)
+        skb.vlan = None
+    skb.dev = dev
+    eng.tap(dev, skb, PktType.OUTGOING)
+    if isinstance(dev, MacvlanDevice):
+        return macvlan_start_xmit(eng, dev, skb)
+    if isinstance(dev, VlanDevice):
+        return vlan_dev_start_xmit(eng, dev, skb)
+    return link_xmit(eng, dev, skb)
+
+
+def macvlan_start_xmit(eng: Engine, dev: MacvlanDevice, skb: Skb) -> bool:
+    """``macvlan_start_xmit``: counts tx on success, tx_dropped otherwise."""
+    length = skb.klen
+    return _count_tx(eng, dev, macvlan_queue_xmit(eng, dev, skb), length)
+
+
+def _count_tx(eng: Engine, dev: NetDevice, ok: bool, length: int) -> bool:
+    """What a stacked device's xmit counts once its lower answered (SUCCESS or CN: sent)."""
+    if ok:
+        eng.count(dev.name, "tx_packets", 1)
+        eng.count(dev.name, "tx_bytes", length)
+    else:
+        eng.count(dev.name, "tx_dropped", 1)
+    return ok
+
+
+def macvlan_queue_xmit(eng: Engine, dev: MacvlanDevice, skb: Skb) -> bool:
+    """§9: only BRIDGE mode switches locally; everything else goes out the lower."""
+    port = dev.port
+    assert port is not None
+    if dev.mode == Mode.BRIDGE:
+        if is_group(skb.dst):
+            skb.step("T1 bridge %s sends to a group: local copies to bridge siblings", dev.name)
+            macvlan_broadcast(eng, skb, port, dev, Mode.BRIDGE, local=True)
+        else:
+            dest = port.lookup(skb.dst)
+            if dest is not None and dest.mode == Mode.BRIDGE:
+                skb.step("T2 bridge %s to bridge %s: dev_forward_skb(lower)", dev.name, dest.name)
+                dev_forward_skb(eng, port.lower, skb)
+                return True
+            skb.step(
+                "T3 bridge %s to %s: not a bridge sibling", dev.name, Lazy(format_mac, skb.dst)
+            )
+    else:
+        skb.step("T4 %s %s: everything goes out the lower", dev.mode, dev.name)
+    return dev_queue_xmit(eng, port.lower, skb)
+
+
+def dev_forward_skb(eng: Engine, dev: NetDevice, skb: Skb) -> bool:
+    """``__dev_forward_skb`` + ``netif_rx``: the frame re-enters ``dev`` as if received. It is
+    dropped (core rx_dropped on ``dev``) if ``dev`` is down or the frame is over its MTU."""
+    limit = dev.mtu + ETH_HLEN + VLAN_HLEN
+    if not dev.up or len(skb.data) > limit:
+        eng.count(dev.name, "rx_dropped", 1)
+        why = "down" if not dev.up else f"frame over MTU {dev.mtu}"
+        eng.drop(skb, f"dev_forward_skb into {dev.name}: {why}", "T5")
+        return False
+    eth_type_trans(skb, dev)
+    eng.netif_rx(skb)
+    return True
+
+
+def vlan_dev_start_xmit(eng: Engine, dev: VlanDevice, skb: Skb) -> bool:
+    """``vlan_dev_hard_start_xmit``: attach the tag (out of band) and send on the real device.
+    With reorder_hdr off, a frame already carrying this TPID in band is sent as it is."""
+    real = dev.link
+    assert real is not None
+    tagged_in_band = len(skb.data) >= 14 and int.from_bytes(skb.data[12:14]) == dev.tpid
+    if dev.reorder_hdr or not tagged_in_band:
+        skb.vlan = VlanTag(dev.tpid, dev.vid)
+        skb.step("V3 %s adds tag %s", dev.name, skb.vlan)
+    length = skb.klen
+    return _count_tx(eng, dev, dev_queue_xmit(eng, real, skb), length)
+
+
+def link_xmit(eng: Engine, dev: NetDevice, skb: Skb) -> bool:
+    """The cable between the lower and the wire (a veth pair, or a NIC and its peer)."""
+    host = eng.host
+    peer = host.wire if dev is host.lower else host.lower
+    assert peer is not None
+    length = skb.klen
+    if not peer.up or len(skb.data) > peer.mtu + ETH_HLEN + VLAN_HLEN:
+        eng.count(dev.name, "tx_dropped", 1)
+        why = "down" if not peer.up else f"frame of {len(skb.data)} bytes over MTU {peer.mtu}"
+        eng.drop(skb, f"{peer.name} cannot receive it: {why}", "L1")
+        return False
+    eng.count(dev.name, "tx_packets", 1)
+    eng.count(dev.name, "tx_bytes", length)
+    if isinstance(peer, LowerDevice) and peer.has_unicast_filter:
+        accepted, why = nic_accepts(host, peer, skb)
+        if not accepted:
+            eng.drop(skb, f"NIC filter of {peer.name}: {why}", "L2")
+            return True
+    eng.count(peer.name, "rx_packets", 1)
+    eng.count(peer.name, "rx_bytes", length)
+    received = skb.clone()
+    received.step("%s -> %s", dev.name, peer.name)
+    received.queued = False
+    eth_type_trans(received, peer)
+    eng.netif_rx(received)
+    return True

@@ -1,0 +1,1 @@
+"""What comes in and goes out: capture files, the topology file format, scenario JSON."""

@@ -1,0 +1,304 @@
+"""``macvlan-sim scenario run``: a scenario (topology + frames, JSON) in, a result out, in the
+schema our kernel comparison tools speak (see ``docs/scenario-format.md``).
+
+The setup order is fixed so that order-dependent kernel behaviour comes out the same as in the
+kernel harness: objects are created once their link exists (each with its mode, flags, macaddr,
+bcqueuelen, bclim), then every device's multicast joins, allmulti and promisc, then ``up`` in
+creation order (``config_after_up`` swaps those last two phases).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from macvlan_sim.datapath.engine import Engine
+from macvlan_sim.datapath.frame import from_hex
+from macvlan_sim.model.constants import ETH_P_8021AD, ETH_P_8021Q, MacaddrOp, MacvlanFlag, Mode
+from macvlan_sim.model.errors import KernelError, SimError
+from macvlan_sim.model.host import DEFAULT_WIRE_MAC, Host, MacaddrChange
+from macvlan_sim.model.mac import MacError, format_mac, parse_mac
+
+DEFAULT_LOWER_MAC = "02:00:00:00:00:01"
+NIC_SLOTS = 64
+_VLAN_FLAGS = {"reorder_hdr", "gvrp", "mvrp", "loose_binding"}
+_DEVICE_FLAGS = {"nopromisc": MacvlanFlag.NOPROMISC, "nodst": MacvlanFlag.NODST}
+
+
+@dataclass
+class SetupLog:
+    """The ``setup`` list of a result: each step, whether the kernel took it, and its errno."""
+
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    failed: set[str] = field(default_factory=set)
+
+    def run(self, op: str, action: Callable[[], object], device: str | None = None) -> bool:
+        try:
+            action()
+        except KernelError as exc:
+            self.steps.append({"op": op, "ok": False, "errno": exc.errno_name, "why": exc.message})
+            if device is not None:
+                self.failed.add(device)
+            return False
+        self.steps.append({"op": op, "ok": True})
+        return True
+
+
+class Scenario:
+    """A validated scenario. ``source`` names it in error messages."""
+
+    def __init__(self, data: Any, source: str = "scenario") -> None:
+        if not isinstance(data, dict):
+            raise SimError(f"{source}: a scenario is a JSON object")
+        self.data = data
+        self.source = source
+        self.lower = self._obj("lower", {})
+        self.wire = self._obj("wire", {})
+        self.port = self._obj("port", {})
+        self.vlans = self._list("vlans")
+        self.devices = self._list("devices")
+        self.frames = self._list("frames")
+        self.hairpin = bool(data.get("hairpin", False))
+        self.config_after_up = bool(data.get("config_after_up", False))
+        self.lower_name = str(self.lower.get("name", "lower"))
+
+    @classmethod
+    def load(cls, path: str | Path) -> Scenario:
+        path = Path(path)
+        try:
+            text = path.read_text()
+        except OSError as exc:
+            raise SimError(f"{path}: cannot read: {exc.strerror}") from None
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise SimError(f"{path}: line {exc.lineno}: invalid JSON: {exc.msg}") from None
+        return cls(data, str(path))
+
+    # ------------------------------------------------------------------ field helpers
+    def _obj(self, key: str, default: dict[str, Any]) -> dict[str, Any]:
+        value = self.data.get(key) or default
+        if not isinstance(value, dict):
+            raise SimError(f"{self.source}: {key!r} must be an object")
+        return value
+
+    def _list(self, key: str) -> list[dict[str, Any]]:
+        value = self.data.get(key) or []
+        if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+            raise SimError(f"{self.source}: {key!r} must be a list of objects")
+        return value
+
+    def mac(self, where: str, text: Any) -> bytes:
+        try:
+            return parse_mac(text)
+        except MacError as exc:
+            raise SimError(f"{self.source}: {where}: {exc}") from None
+
+    def frame_bytes(self, index: int) -> bytes:
+        frame = self.frames[index]
+        if "hex" not in frame:
+            raise SimError(f"{self.source}: frames[{index}] has no 'hex'")
+        try:
+            return from_hex(str(frame["hex"]))
+        except SimError as exc:
+            raise SimError(f"{self.source}: frames[{index}]: {exc}") from None
+
+    # ------------------------------------------------------------------ building the host
+    def build(
+        self, *, ipv6: bool | None = None, hash_filters: bool = False, seed: int = 0
+    ) -> tuple[Host, SetupLog]:
+        """Apply the scenario's setup to a new :class:`Host`, logging each step."""
+        ipv6 = bool(self.data.get("ipv6", False)) if ipv6 is None else ipv6
+        host = Host(ipv6=ipv6, hash_filters=hash_filters, seed=seed)
+        log = SetupLog()
+        self._build_lower(host, log)
+        created = self._create_objects(host, log)
+        if self.config_after_up:
+            self._bring_up(host, log, created)
+            self._configure(host, log)
+        else:
+            self._configure(host, log)
+            self._bring_up(host, log, created)
+        return host, log
+
+    def _build_lower(self, host: Host, log: SetupLog) -> None:
+        kind = self.lower.get("kind", "veth")
+        if kind not in ("veth", "nic"):
+            raise SimError(f"{self.source}: lower.kind must be 'veth' or 'nic', not {kind!r}")
+        mac = self.mac("lower.mac", self.lower.get("mac", DEFAULT_LOWER_MAC))
+        wire_mac = self.mac("wire.mac", self.wire.get("mac", format_mac(DEFAULT_WIRE_MAC)))
+        slots = NIC_SLOTS if kind == "nic" else None
+        host.add_lower(
+            self.lower_name,
+            mac,
+            filter_slots=slots,
+            wire_mac=wire_mac,
+            mtu=int(self.lower.get("mtu", 1500)),
+        )
+        extra = f" slots {slots}" if slots is not None else ""
+        pair = f"{self.lower_name}({format_mac(mac)}){extra} <-> wire({format_mac(wire_mac)})"
+        log.steps.append({"op": f"{kind} {pair}", "ok": True})
+        log.steps += [{"op": "wire up", "ok": True}, {"op": f"{self.lower_name} up", "ok": True}]
+        if self.lower.get("promisc"):
+            log.run(
+                f"{self.lower_name} promisc on", lambda: host.set_promisc(self.lower_name, True)
+            )
+
+    def _create_objects(self, host: Host, log: SetupLog) -> list[str]:
+        """Create VLANs and macvlans once their link exists, in list order otherwise."""
+        todo = [("vlan", v) for v in self.vlans] + [("macvlan", d) for d in self.devices]
+        created: list[str] = []
+        progress = True
+        while todo and progress:
+            progress = False
+            for item in list(todo):
+                kind, spec = item
+                link = spec.get("link", self.lower_name)
+                pending = {str(s.get("name")) for _, s in todo}
+                known = link in host.devices or link in log.failed or link in pending
+                if not known:
+                    name = spec.get("name")
+                    raise SimError(f"{self.source}: {name!r} links to unknown device {link!r}")
+                if link in host.devices or link in log.failed:
+                    todo.remove(item)
+                    progress = True
+                    if link in log.failed:
+                        log.failed.add(str(spec.get("name")))
+                        continue
+                    make = self._create_vlan if kind == "vlan" else self._create_macvlan
+                    if make(host, log, spec):
+                        created.append(str(spec["name"]))
+        if todo:
+            names = ", ".join(str(s.get("name")) for _, s in todo)
+            raise SimError(f"{self.source}: devices link to each other in a loop: {names}")
+        return created
+
+    def _create_vlan(self, host: Host, log: SetupLog, spec: dict[str, Any]) -> bool:
+        name = _required(self.source, spec, "name", "vlans[]")
+        link = spec.get("link", self.lower_name)
+        vid = int(_required(self.source, spec, "id", f"vlan {name}"))
+        proto_word = spec.get("protocol", "802.1Q")
+        proto = {"802.1q": ETH_P_8021Q, "802.1ad": ETH_P_8021AD}.get(str(proto_word).lower())
+        if proto is None:
+            raise SimError(f"{self.source}: vlan {name}: protocol must be 802.1Q or 802.1ad")
+        flags = set(spec.get("flags", ["reorder_hdr"]))
+        unknown = flags - _VLAN_FLAGS
+        if unknown:
+            raise SimError(f"{self.source}: vlan {name}: unknown flags {sorted(unknown)}")
+        mac = self.mac(f"vlan {name}.mac", spec["mac"]) if spec.get("mac") else None
+        op = f"vlan {name} link {link} id {vid} protocol {proto_word}"
+        return log.run(
+            op,
+            lambda: host.add_vlan(
+                name,
+                link,
+                vid,
+                protocol=proto,
+                mac=mac,
+                reorder_hdr="reorder_hdr" in flags,
+                gvrp="gvrp" in flags,
+                mvrp="mvrp" in flags,
+                loose_binding="loose_binding" in flags,
+            ),
+            name,
+        )
+
+    def _create_macvlan(self, host: Host, log: SetupLog, spec: dict[str, Any]) -> bool:
+        name = _required(self.source, spec, "name", "devices[]")
+        link = spec.get("link", self.lower_name)
+        try:
+            mode = Mode.parse(str(spec.get("mode", "vepa")))
+        except ValueError as exc:
+            raise SimError(f"{self.source}: device {name}: {exc}") from None
+        flags = MacvlanFlag.NONE
+        for word in spec.get("flags", []):
+            if word not in _DEVICE_FLAGS:
+                raise SimError(f"{self.source}: device {name}: unknown flag {word!r}")
+            flags |= _DEVICE_FLAGS[word]
+        mac = self.mac(f"device {name}.mac", spec["mac"]) if spec.get("mac") else None
+        macaddr = None
+        if spec.get("macaddr"):
+            addrs = tuple(self.mac(f"device {name}.macaddr", a) for a in spec["macaddr"])
+            macaddr = MacaddrChange(MacaddrOp.SET, addrs)
+        bcq = spec.get("bcqueuelen", self.port.get("bcqueuelen"))
+        bclim = self.port.get("bclim")
+        op = f"macvlan {name} mode {mode.word}" + (
+            f" link {link}" if link != self.lower_name else ""
+        )
+        return log.run(
+            op,
+            lambda: host.add_macvlan(
+                name,
+                link,
+                mode=mode,
+                mac=mac,
+                flags=flags,
+                macaddr=macaddr,
+                bcqueuelen=None if bcq is None else int(bcq),
+                bclim=None if bclim is None else int(bclim),
+            ),
+            name,
+        )
+
+    def _configure(self, host: Host, log: SetupLog) -> None:
+        for spec in self.devices:
+            name = str(spec.get("name"))
+            if name in log.failed:
+                continue
+            for group in spec.get("mc", []):
+                mac = self.mac(f"device {name}.mc", group)
+                log.run(
+                    f"{name} maddr add {format_mac(mac)}",
+                    lambda n=name, m=mac: host.maddr_add(n, m),
+                )
+            if spec.get("allmulti"):
+                log.run(f"{name} allmulti on", lambda n=name: host.set_allmulti(n, True))
+            if spec.get("promisc"):
+                log.run(f"{name} promisc on", lambda n=name: host.set_promisc(n, True))
+
+    def _bring_up(self, host: Host, log: SetupLog, created: list[str]) -> None:
+        wanted = {str(s.get("name")): s.get("up", True) for s in [*self.vlans, *self.devices]}
+        for name in created:
+            if wanted.get(name, True):
+                log.run(f"{name} up", lambda n=name: host.set_up(n), name)
+
+    # ------------------------------------------------------------------ running
+    def run(
+        self,
+        *,
+        extras: bool = True,
+        hash_filters: bool = False,
+        seed: int = 0,
+        false_positives: frozenset[tuple[str, bytes]] = frozenset(),
+        global_protocols: frozenset[int] | None = None,
+    ) -> dict[str, Any]:
+        """Build, send every frame, and return the result object. ``global_protocols`` sets
+        which protocols have a handler on every device (default: the usual kernel's)."""
+        host, log = self.build(hash_filters=hash_filters, seed=seed)
+        host.filter_false_positives = false_positives
+        if global_protocols is not None:
+            host.global_protocols = set(global_protocols)
+        engine = Engine(host, hairpin=self.hairpin, keep_paths=extras)
+        frames = []
+        for index, spec in enumerate(self.frames):
+            data = self.frame_bytes(index)
+            point = str(spec.get("inject", "wire"))
+            outcome = engine.inject(point, data, note=str(spec.get("note", "")))
+            frames.append(outcome.as_json(extras=extras))
+        totals = engine.counters.nonzero_totals()
+        after = {name: totals.get(name, {}) for name in host.devices}
+        return {"frames": frames, "counters": {"after": after}, "setup": log.steps}
+
+
+def _required(source: str, spec: dict[str, Any], key: str, where: str) -> Any:
+    if key not in spec:
+        raise SimError(f"{source}: {where} needs {key!r}")
+    return spec[key]
+
+
+def run_scenario(data: dict[str, Any], *, extras: bool = True) -> dict[str, Any]:
+    """The emulator's answer for a scenario object."""
+    return Scenario(data).run(extras=extras)

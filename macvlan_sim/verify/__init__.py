@@ -1,0 +1,1 @@
+"""Comparison with the live kernel: the harness, random scenarios, comparison and shrinking."""
