@@ -42,6 +42,7 @@ def _handle_group(eng: Engine, skb: Skb, port: MacvlanPort) -> RxHandlerResult:
             return RxHandlerResult.CONSUMED
         if whole is not skb.data:
             skb.data = whole
+            skb.missing = 0  # a whole datagram now (or a fragment trimmed to its IP length)
             skb.step("M1 ip_check_defrag: reassembled datagram (%s bytes)", len(whole))
     if forward_source(eng, skb, port):
         eng.drop(skb, "source entry with nodst consumes the frame", "M2")
