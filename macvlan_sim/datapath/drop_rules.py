@@ -23,8 +23,7 @@ DROP_RULES: Final[dict[str, str]] = {
     "P0": "no protocol handler took the frame on its final device (__netif_receive_skb_core)",
     "M1": "an IPv4 fragment to a group address is held for reassembly (ip_check_defrag)",
     "M2": "a group frame is consumed by a source-mode entry with nodst (macvlan_forward_source)",
-    "U1": "a unicast frame is consumed by a source-mode entry with nodst "
-    "(macvlan_forward_source)",
+    "U1": "a unicast frame is consumed by a source-mode entry with nodst (macvlan_forward_source)",
     "U5": "the passthru device is down (macvlan_handle_frame)",
     "Q1": "the port's broadcast queue is full (macvlan_broadcast_enqueue)",
 }

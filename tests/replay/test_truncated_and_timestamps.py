@@ -160,8 +160,9 @@ def test_truncated_record_is_judged_by_its_original_length(capsys, tmp_path) -> 
     assert "original length" in doc["input"]["truncated"]["treatment"]
     l1 = doc["drops"]["L1"]
     assert l1["copies"] == 2 and l1["points"] == {"wire": 2}
-    assert "frame of 9002 bytes over the limit of 1518 (MTU 1500 + 14 header + 4 for one tag)" in (
-        l1["example"]
+    assert (
+        "frame of 9002 bytes over the limit of 1518 (MTU 1500 + 14 header + 4 for one tag)"
+        in (l1["example"])
     )
     assert "the capture kept 100" in l1["example"]
     assert doc["counters"]["eth0"]["rx_bytes"] == 1200 + 1518
@@ -178,9 +179,7 @@ def test_truncated_record_is_judged_by_its_original_length(capsys, tmp_path) -> 
 def test_mtu_message_explains_qinq_against_single_tag(capsys, tmp_path) -> None:
     from macvlan_sim.cli.main import main
 
-    trace = _write(
-        tmp_path / "t.pcap", pcap_header() + pcap_record(frame(size=1522, tags=(5, 6)))
-    )
+    trace = _write(tmp_path / "t.pcap", pcap_header() + pcap_record(frame(size=1522, tags=(5, 6))))
     assert main(["replay", trace, "--no-progress"]) == 0
     out = " ".join(capsys.readouterr().out.split())
     assert "1522 bytes over the limit of 1518" in out.replace("│", "").replace("  ", " ")
@@ -201,9 +200,7 @@ def test_engine_wire_len_contract() -> None:
 
 
 def test_truncated_records_are_reported_in_the_table(capsys, tmp_path) -> None:
-    trace = _write(
-        tmp_path / "t.pcap", pcap_header() + pcap_record(frame(size=100), orig_len=1200)
-    )
+    trace = _write(tmp_path / "t.pcap", pcap_header() + pcap_record(frame(size=100), orig_len=1200))
     from macvlan_sim.cli.main import main
 
     assert main(["replay", trace, "--no-progress"]) == 0
