@@ -26,9 +26,17 @@ EXIT_ERROR = 2
 EXIT_DISAGREE = 1
 
 
+class _Console(Console):
+    """A rich console that lets a broken pipe reach :func:`main` (rich's own handling exits
+    with status 1), so every command stops on it the same quiet way."""
+
+    def on_broken_pipe(self) -> None:
+        raise BrokenPipeError
+
+
 def _stdout() -> Console:
     """Rich reads the terminal's width; piped output gets room for the wide tables."""
-    return Console() if sys.stdout.isatty() else Console(width=160)
+    return _Console() if sys.stdout.isatty() else _Console(width=160)
 
 
 def _fail(message: str) -> int:
