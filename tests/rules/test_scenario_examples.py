@@ -19,7 +19,6 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "data" / "scenario-examples"
 NAMES = ["bridge-basics", "source-mode", "tags-pause-runts", "vlan-subinterfaces"]
 
 
-
 def _receptions(frame: dict) -> Counter:
     return Counter(
         (
