@@ -1,6 +1,7 @@
 """Rebuild the hand-made hostile captures of this folder.
 
 Run: ``python tests/data/fuzz/make_regressions.py``.
+
 Each one broke ``replay`` before issue 8 (see README.md here). Captures found by the fuzzers
 are added as they are found, byte for byte, not through this script.
 """
