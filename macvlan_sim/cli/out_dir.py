@@ -35,12 +35,13 @@ class OutDir:
             raise SimError(f"{self.path / MANIFEST}: cannot write: {exc.strerror or exc}") from None
 
     def discard(self) -> None:
-        """After a failed run: forget a directory this run created, if nothing else is in it."""
-        if not self.created:
-            return
+        """After a failed run (its files already removed): remove the manifest, which lists
+        only this run's files (an earlier run's were cleared before it started), and the
+        directory itself if this run created it and nothing else is in it."""
         try:
             (self.path / MANIFEST).unlink(missing_ok=True)
-            self.path.rmdir()
+            if self.created:
+                self.path.rmdir()
         except OSError:
             pass
 

@@ -71,7 +71,11 @@ def test_disk_full_names_the_file_and_leaves_no_partial_pcaps(capsys, tmp_path: 
     (out / "wire.pcap").symlink_to("/dev/full")
     err = replay_fails(capsys, TRACE, "--topology", TOPO, "--out", str(out), "--force")
     assert f"{out}/wire.pcap: write failed: No space left on device" in err
-    assert sorted(os.listdir(out)) == [MANIFEST], "half-written pcaps must be removed"
+    assert os.listdir(out) == [], "half-written pcaps must be removed"
+    # A directory the failed run created itself is removed altogether.
+    target = tmp_path / "fresh"
+    err = replay_fails(capsys, str(tmp_path / "missing.pcap"), "--out", str(target))
+    assert "file not found" in err and not target.exists()
 
 
 def test_stdout_on_a_full_disk_is_named(tmp_path: Path) -> None:
