@@ -90,7 +90,7 @@ def test_stdout_on_a_full_disk_is_named(tmp_path: Path) -> None:
 
 def test_broken_pipe_exits_quietly_every_time() -> None:
     for args in (["--json"], ["--no-progress"]):
-        for _ in range(3):
+        for _ in range(2):
             proc = subprocess.Popen(
                 [*CLI, "replay", TRACE, "--topology", TOPO, *args],
                 stdout=subprocess.PIPE,

@@ -299,13 +299,11 @@ class CaptureReader:
         self.skipped[err.reason] += 1
 
     def _unread_from(self, offset: int) -> int | None:
-        f = self._stream.f
         try:
-            if f.closed or not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
-                return None
-            return max(os.fstat(f.fileno()).st_size - offset, 0)
-        except (OSError, ValueError):
+            st = os.fstat(self._stream.f.fileno())
+        except (OSError, ValueError):  # closed, or no file descriptor
             return None
+        return max(st.st_size - offset, 0) if stat.S_ISREG(st.st_mode) else None
 
     def _reject(self, index: int, offset: int, reason: str, problem: str) -> None:
         """A bad record: raise, or with keep_going count it so the caller can go on."""
