@@ -206,3 +206,44 @@ def test_truncated_records_are_reported_in_the_table(capsys, tmp_path) -> None:
     assert main(["replay", trace, "--no-progress"]) == 0
     out = capsys.readouterr().out
     assert "snaplen-truncated records" in out and "original length" in out
+
+
+def test_replay_from_a_fifo_with_stderr_on_a_terminal(tmp_path) -> None:
+    """The reported crash end to end: a FIFO as the trace while stderr is a terminal."""
+    import pty
+    import subprocess
+    import sys
+
+    from .helpers import REPO
+
+    fifo = tmp_path / "trace.fifo"
+    os.mkfifo(fifo)
+    data = pcap_header() + pcap_record(frame()) * 3000
+
+    def pump() -> None:
+        with open(fifo, "wb") as w:
+            w.write(data)
+
+    thread = threading.Thread(target=pump)
+    thread.start()
+    master, slave = pty.openpty()
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "macvlan_sim.cli.main", "replay", str(fifo)],
+            stdout=subprocess.PIPE,
+            stderr=slave,
+            cwd=REPO,
+            timeout=60,
+        )
+    finally:
+        os.close(slave)
+        thread.join()
+    os.set_blocking(master, False)
+    try:
+        screen = os.read(master, 1 << 16).decode(errors="replace")
+    except OSError:
+        screen = ""
+    os.close(master)
+    assert done.returncode == 0, screen
+    assert "Traceback" not in screen
+    assert b"records read" in done.stdout and b"3000" in done.stdout
