@@ -131,7 +131,7 @@ FATES: dict[str, str] = {
 
 #: How a snaplen-truncated record is treated (the table and the JSON say it).
 TRUNCATED_TREATMENT = (
-    "fed with its captured bytes and judged by its original length (MTU checks, byte "
+    "each fed with its captured bytes and judged by its original length (MTU checks, byte "
     "counters, sizes); output pcaps keep caplen and the original len"
 )
 

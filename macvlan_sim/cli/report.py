@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from macvlan_sim.cli.byte_rules import BYTE_RULES
 from macvlan_sim.cli.replay import FATES, TRUNCATED_TREATMENT, ReplayStats, point_filename
@@ -18,10 +19,13 @@ _PKTTYPES = ("host", "broadcast", "multicast", "otherhost", "outgoing")
 def replay_report(console: Console, stats: ReplayStats) -> None:
     console.print(f"[bold]{escape(stats.trace)}[/] through [bold]{escape(stats.topology)}[/]")
     console.print(_accounting(stats))
+    if stats.truncated or stats.stopped is not None:
+        console.print(_accounting_notes(stats))
     console.print(_points(stats))
     if stats.drops:
         console.print(_drops(stats))
     console.print(_counters(stats))
+    console.print(_counter_legend())
 
 
 def _accounting(stats: ReplayStats) -> Table:
@@ -35,17 +39,26 @@ def _accounting(stats: ReplayStats) -> Table:
             table.add_row(f"  … {text}", str(stats.fates[fate]))
     if stats.truncated:
         table.add_row(
-            f"  (snaplen-truncated records: {escape(TRUNCATED_TREATMENT)})", str(stats.truncated)
+            "  (of them snaplen-truncated, judged by original length)", str(stats.truncated)
         )
     for reason, n in sorted(stats.skipped_by_reason.items()):
         table.add_row(f"skipped: {escape(reason)}", str(n))
     table.add_row("[bold]accounted for[/]", f"[bold]{stats.accounted}[/]")
     stop = stats.stopped
     if stop is not None:
-        unread = "unknown (not a regular file)" if stop.unread_bytes is None else stop.unread_bytes
-        table.add_row(f"reading stopped: {escape(stop.message)}", "")
-        table.add_row("  bytes left unread from there", str(unread))
+        unread = "unknown" if stop.unread_bytes is None else str(stop.unread_bytes)
+        table.add_row("reading stopped early: bytes left unread", unread)
     return table
+
+
+def _accounting_notes(stats: ReplayStats) -> Text:
+    """What the accounting table's short rows mean, in full."""
+    text = Text(style="dim")
+    if stats.truncated:
+        text.append(f"snaplen-truncated records: {TRUNCATED_TREATMENT}\n")
+    if stats.stopped is not None:
+        text.append(f"reading stopped: {stats.stopped.message}\n")
+    return text
 
 
 def _points(stats: ReplayStats) -> Table:
@@ -102,11 +115,16 @@ _COUNTER_LEGEND = (
 )
 
 
+def _counter_legend() -> Text:
+    """Which rule each byte counter follows (they disagree on screen, each kernel-exact)."""
+    text = Text("byte counters (docs/replay.md):\n", style="dim")
+    for key in _COUNTER_LEGEND:
+        text.append(f"  - {BYTE_RULES[key]}\n", style="dim")
+    return text
+
+
 def _counters(stats: ReplayStats) -> Table:
-    caption = "\n".join(BYTE_RULES[k] for k in _COUNTER_LEGEND)
-    table = Table(
-        title="device counters (rtnl_link_stats64)", caption=caption, caption_justify="left"
-    )
+    table = Table(title="device counters (rtnl_link_stats64)")
     table.add_column("device")
     fields = [f for f in FIELDS if any(c.get(f) for c in stats.counters.values())]
     for f in fields:
