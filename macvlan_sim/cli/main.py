@@ -152,7 +152,14 @@ def build_parser() -> argparse.ArgumentParser:
     show.set_defaults(func=cmd_topology_show)
 
     _add_verify_kernel(sub)
+    _add_teach(sub)
     return parser
+
+
+def _add_teach(sub: Any) -> None:
+    from macvlan_sim.cli.teach import add_arguments
+
+    add_arguments(sub)
 
 
 def _add_verify_kernel(sub: Any) -> None:

@@ -59,7 +59,7 @@ class WhyNot(enum.Enum):
     #: A tagged frame whose (TPID, VID) names another VLAN device, or none (V1).
     OTHER_VLAN = ("V1", "the frame is tagged {0}, not its {1}")
     #: An untagged frame never reaches a VLAN sub-interface.
-    UNTAGGED = ("V1", "the frame carries no tag; it is {0}'s")
+    UNTAGGED = ("-", "the frame carries no tag; it is {0}'s")
     #: The VLAN device for the frame's tag is down (V2).
     VLAN_DOWN = ("V2", "it is down: vlan_do_receive drops the frame")
     #: The NIC's hardware filter rejected the frame (L2).
@@ -78,6 +78,8 @@ class WhyNot(enum.Enum):
     SEND_FAILED = ("-", "the send failed: {0}")
     #: The frame died before any step reached the device.
     DROPPED_EARLIER = ("{0}", "the frame was dropped first: {1}")
+    #: Nothing in the record explains it (a test keeps this from happening).
+    NOT_REACHED = ("-", "no step of the frame's path reached it")
 
     @property
     def rule(self) -> str:

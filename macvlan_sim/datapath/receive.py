@@ -104,6 +104,7 @@ def netif_receive_skb(eng: Engine, skb: Skb) -> None:
                 return
             if handled is RxHandlerResult.ANOTHER:
                 continue
+            skb.step("rx_handler passes: %s keeps the frame", dev.name)
         verdict = _untagged_leftovers(eng, skb)
         if verdict == "another":
             continue
