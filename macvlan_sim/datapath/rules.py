@@ -48,6 +48,7 @@ RULES: dict[str, tuple[str, str]] = {
 
 #: Ids the engine cannot print: no public input reaches them (see ``docs/rules.md``).
 UNREACHABLE: dict[str, str] = {
+    "M0": "only dev_loopback_xmit makes PACKET_LOOPBACK frames, and no public input sends one",
     "U6": "skb_share_check fails only when memory allocation fails, which the engine cannot do",
 }
 

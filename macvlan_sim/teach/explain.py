@@ -112,10 +112,8 @@ def explain(
     finally:
         engine.keep_paths = True
     try:
-        if inject == WIRE_NAME:
-            outcome = engine.rx(frame)
-        else:
-            outcome = engine.inject(inject, frame)
+        rx = inject == WIRE_NAME
+        outcome = engine.rx(frame) if rx else engine.inject(inject, frame)
         if engine.drain == "manual":
             engine.run_workqueue()
     finally:
