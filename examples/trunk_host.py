@@ -11,7 +11,7 @@ from pathlib import Path
 from scapy.layers.inet import ICMP, IP
 from scapy.layers.l2 import ARP, Dot1Q, Ether
 
-from macvlan_sim.teach.story import engine_for, got, one_line, wire_vids
+from macvlan_sim.teach.story import engine_for, got, wire_vids
 
 TOPOLOGY = Path(__file__).with_name("trunk_host.topo")
 CONTAINERS = {f"c{v}{x}" for v in (10, 20, 30) for x in "ab"}

@@ -31,7 +31,9 @@ def run() -> dict[str, list[str]]:
     eng = engine_for(TOPOLOGY, text=True)
     ping = IP(dst="192.0.2.1") / ICMP()
     cases = {
-        "a to b": eng.tx("a", bytes(Ether(src="02:00:00:00:01:0a", dst="02:00:00:00:01:0b") / ping)),
+        "a to b": eng.tx(
+            "a", bytes(Ether(src="02:00:00:00:01:0a", dst="02:00:00:00:01:0b") / ping)
+        ),
         "a to the host (eth0)": eng.tx(
             "a", bytes(Ether(src="02:00:00:00:01:0a", dst="02:00:00:00:00:01") / ping)
         ),
