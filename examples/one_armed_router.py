@@ -103,8 +103,10 @@ def run() -> dict[str, object]:
             switch.take(on_wire(eng.tx(iface, data)))
 
     def arp_for(host: dict, target: str) -> None:
-        send_from(host, Ether(dst="ff:ff:ff:ff:ff:ff") / ARP(
-            hwsrc=host["mac"], psrc=host["ip"], pdst=target))
+        send_from(
+            host,
+            Ether(dst="ff:ff:ff:ff:ff:ff") / ARP(hwsrc=host["mac"], psrc=host["ip"], pdst=target),
+        )
 
     # Each host learns its gateway's MAC; the router learns each host's.
     arp_for(HOST_A, "192.168.0.1")
@@ -114,8 +116,9 @@ def run() -> dict[str, object]:
     # A pings B through the router; B answers through the router.
     send_from(HOST_A, Ether(dst=gw_a) / IP(src=HOST_A["ip"], dst=HOST_B["ip"], ttl=64) / ICMP())
     at_b = [p for p in switch.inbox[200] if ICMP in p]
-    send_from(HOST_B, Ether(dst=gw_b) / IP(src=HOST_B["ip"], dst=HOST_A["ip"], ttl=64)
-              / ICMP(type=0))
+    send_from(
+        HOST_B, Ether(dst=gw_b) / IP(src=HOST_B["ip"], dst=HOST_A["ip"], ttl=64) / ICMP(type=0)
+    )
     at_a = [p for p in switch.inbox[100] if ICMP in p]
     # A tries B's MAC directly on VLAN-A: nothing reaches VLAN-B.
     before = len(switch.inbox[200])

@@ -6,8 +6,6 @@ import argparse
 import json
 from typing import Any
 
-from rich.console import Console
-
 
 def cmd_explain(args: argparse.Namespace) -> int:
     from macvlan_sim.cli.main import _load_topology, _stdout
@@ -32,6 +30,30 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_diagnose(args: argparse.Namespace) -> int:
+    from macvlan_sim.cli.main import _load_topology, _stdout
+    from macvlan_sim.teach.diagnose import diagnose
+
+    topo = _load_topology(args.topology)
+    trace = None
+    if args.trace:
+        from macvlan_sim.teach.frames import trace_frames
+
+        trace = [data for _, data in trace_frames(args.trace)]
+    verdicts = diagnose(topo, trace, service_every=args.service_every)
+    if args.json:
+        print(
+            json.dumps(
+                {"topology": topo.source, "verdicts": [v.as_json() for v in verdicts]}, indent=1
+            )
+        )
+    else:
+        from macvlan_sim.teach.render import verdicts_view
+
+        _stdout().print(verdicts_view(verdicts))
+    return 0
+
+
 def add_arguments(sub: Any) -> None:
     ex = sub.add_parser(
         "explain",
@@ -47,5 +69,14 @@ def add_arguments(sub: Any) -> None:
     ex.add_argument("--json", action="store_true", help="print the explanation as JSON")
     ex.set_defaults(func=cmd_explain)
 
-
-__all__ = ["Console", "add_arguments"]
+    dg = sub.add_parser("diagnose", help="answer the usual questions about a topology, with proof")
+    dg.add_argument("--topology", help="topology file (default: the bundled one)")
+    dg.add_argument("--trace", help="a trace to test the broadcast queue with")
+    dg.add_argument(
+        "--service-every",
+        type=int,
+        default=64,
+        help="the broadcast workqueue runs once per this many frames (default 64)",
+    )
+    dg.add_argument("--json", action="store_true", help="print the verdicts as JSON")
+    dg.set_defaults(func=cmd_diagnose)

@@ -11,6 +11,7 @@ from rich.text import Text
 from rich.tree import Tree
 
 from macvlan_sim.datapath.rules import RULES, rule_of
+from macvlan_sim.teach.diagnose import Verdict
 from macvlan_sim.teach.explain import Explanation
 
 
@@ -133,4 +134,30 @@ def explanation_view(expl: Explanation) -> RenderableType:
     if expl.not_delivered:
         parts += [not_delivered_table(expl), Text()]
     parts.append(legend(expl))
+    return Group(*parts)
+
+
+_STATUS_STYLE = {
+    "problem": "bold red",
+    "note": "bold yellow",
+    "ok": "bold green",
+    "not applicable": "dim",
+}
+
+
+def verdicts_view(verdicts: list[Verdict]) -> RenderableType:
+    """One tree per question: the verdict, then the frames that prove it."""
+    parts: list[RenderableType] = []
+    for v in verdicts:
+        title = Text()
+        title.append(f"{v.status.upper():>14}  ", style=_STATUS_STYLE.get(v.status, ""))
+        title.append(v.question, style="bold")
+        tree = Tree(title)
+        tree.add(Text(v.finding))
+        for ev in v.evidence:
+            line = Text(f"sent on {ev.inject}: {ev.outcome}", style="dim")
+            if ev.rules:
+                line.append("  [" + " ".join(ev.rules) + "]", style="cyan")
+            tree.add(line)
+        parts.append(tree)
     return Group(*parts)
