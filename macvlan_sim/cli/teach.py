@@ -54,6 +54,20 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_draw(args: argparse.Namespace) -> int:
+    from macvlan_sim.cli.main import _load_topology
+    from macvlan_sim.teach.draw import draw
+
+    topo = _load_topology(args.topology)
+    frames = None
+    if args.trace:
+        from macvlan_sim.teach.frames import trace_frames
+
+        frames = trace_frames(args.trace)
+    print(draw(topo, args.out, frames))
+    return 0
+
+
 def add_arguments(sub: Any) -> None:
     ex = sub.add_parser(
         "explain",
@@ -80,3 +94,9 @@ def add_arguments(sub: Any) -> None:
     )
     dg.add_argument("--json", action="store_true", help="print the verdicts as JSON")
     dg.set_defaults(func=cmd_diagnose)
+
+    dr = sub.add_parser("draw", help="draw the topology (and a trace's traffic) as PNG or SVG")
+    dr.add_argument("--topology", help="topology file (default: the bundled one)")
+    dr.add_argument("--out", required=True, help="the picture to write (.png or .svg)")
+    dr.add_argument("--trace", help="add per-device traffic and frames over time for this trace")
+    dr.set_defaults(func=cmd_draw)

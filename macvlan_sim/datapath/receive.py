@@ -121,7 +121,8 @@ def _skip_vlans(eng: Engine, skb: Skb, dev: NetDevice) -> None:
         if tag is None:
             eng.skip(skb, vdev.name, WhyNot.UNTAGGED, dev.name)
         elif (tag.tpid, tag.vid) != (tpid, vid):
-            eng.skip(skb, vdev.name, WhyNot.OTHER_VLAN, tag, f"{vdev.protocol_word} VID {vid}")
+            here, its = f"VID {tag.vid} ({tag.tpid:#06x})", f"VID {vid} ({tpid:#06x})"
+            eng.skip(skb, vdev.name, WhyNot.OTHER_VLAN, here, its)
 
 
 def _untagged_leftovers(eng: Engine, skb: Skb) -> str:
