@@ -14,22 +14,22 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402  (the backend is chosen first)
-from matplotlib.axes import Axes  # noqa: E402
-from matplotlib.patches import FancyBboxPatch  # noqa: E402
+import matplotlib.pyplot as plt
+from matplotlib.axes import Axes
+from matplotlib.patches import FancyBboxPatch
 
-from macvlan_sim.datapath.engine import Engine  # noqa: E402
-from macvlan_sim.io.topology import Topology  # noqa: E402
-from macvlan_sim.model.constants import Mode, PktType  # noqa: E402
-from macvlan_sim.model.devices import (  # noqa: E402
+from macvlan_sim.datapath.engine import Engine
+from macvlan_sim.io.topology import Topology
+from macvlan_sim.model.constants import Mode, PktType
+from macvlan_sim.model.devices import (
     LowerDevice,
     MacvlanDevice,
     NetDevice,
     VlanDevice,
 )
-from macvlan_sim.model.errors import SimError  # noqa: E402
-from macvlan_sim.model.host import WIRE_NAME, Host  # noqa: E402
-from macvlan_sim.model.mac import format_mac  # noqa: E402
+from macvlan_sim.model.errors import SimError
+from macvlan_sim.model.host import WIRE_NAME, Host
+from macvlan_sim.model.mac import format_mac
 
 #: One colour per macvlan mode (colour-blind-safe palette), grey for the rest.
 MODE_COLOURS = {
