@@ -87,11 +87,17 @@ def path_tree(expl: Explanation) -> Tree:
 
 
 def _attach(tree: Tree, node: _Node) -> None:
+    """Steps that follow each other without a branch share one tree node (one per line);
+    the tree only branches where the kernel cloned the frame or a copy was seen."""
     for item in node.order:
-        if isinstance(item, _Node):
-            _attach(tree.add(_step_text(item.label)), item)
-        else:
+        if not isinstance(item, _Node):
             tree.add(item)  # type: ignore[arg-type]
+            continue
+        chain = [item]
+        while len(chain[-1].order) == 1 and isinstance(chain[-1].order[0], _Node):
+            chain.append(chain[-1].order[0])  # type: ignore[arg-type]
+        label = Text("\n").join(_step_text(n.label) for n in chain)
+        _attach(tree.add(label), chain[-1])
 
 
 def counters_table(expl: Explanation) -> Table:
