@@ -98,3 +98,20 @@ def test_explain_runs_as_a_command() -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert "c30a" in proc.stdout and "Traceback" not in proc.stderr
+
+
+def test_readme_teaching_section_is_true(capsys: pytest.CaptureFixture[str]) -> None:
+    """The README's picture exists, and its explain tree's rule ids and 'why not' rows are
+    what explain says today for that frame."""
+    readme = (REPO / "README.md").read_text()
+    assert (REPO / "docs" / "trunk_host.png").read_bytes()[:4] == b"\x89PNG"
+    assert "](docs/trunk_host.png)" in readme
+    frame = (
+        "Ether(src='0a:00:00:00:00:07', dst='02:00:00:00:20:02')/Dot1Q(vlan=20)"
+        "/IP(dst='10.0.20.2')/ICMP()"
+    )
+    assert frame in readme
+    assert main(["explain", "--topology", TRUNK, "--scapy", frame, "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    for row in data["not_delivered"]:
+        assert f"{row['device']:8} {row['rule']:5} {row['reason']}" in readme
