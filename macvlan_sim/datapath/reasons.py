@@ -74,6 +74,8 @@ class WhyNot(enum.Enum):
     #: The device's link only transmitted the frame; rx_handlers and VLAN demux see received
     #: frames only.
     LINK_ONLY_SENT = ("-", "its link {0} only sent the frame (receive handlers see rx only)")
+    #: The device's tap saw it send the frame; nothing came back to it.
+    ONLY_SENT = ("-", "it sent the frame and received no copy of it")
     #: The send itself failed (ENETDOWN, ENODEV, …).
     SEND_FAILED = ("-", "the send failed: {0}")
     #: The frame died before any step reached the device.

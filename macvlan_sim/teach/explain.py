@@ -57,10 +57,12 @@ class Explanation:
             yield drop.path
 
     def delivered(self) -> dict[str, list[str]]:
-        """Device -> the pkt_types of the copies it got (taps and own stacks)."""
+        """Device -> the pkt_types of the copies it received (taps and own stacks; a tap
+        seeing its device send is not a copy received)."""
         out: dict[str, list[str]] = {}
         for rec in self.outcome.receptions:
-            out.setdefault(rec.point, []).append(rec.pkttype.word)
+            if rec.pkttype != PktType.OUTGOING:
+                out.setdefault(rec.point, []).append(rec.pkttype.word)
         return out
 
     def as_json(self) -> dict[str, Any]:
@@ -123,7 +125,8 @@ def explain(
 
 def explain_outcome(host: Host, outcome: FrameOutcome) -> Explanation:
     """Arrange an outcome that was produced with paths kept."""
-    got = {rec.point for rec in outcome.receptions}
+    got = {rec.point for rec in outcome.receptions if rec.pkttype != PktType.OUTGOING}
+    sent = {rec.point for rec in outcome.receptions} - got
     recorded: dict[str, list[Skip]] = {}
     for skip in outcome.skips:
         if skip.device in got:
@@ -134,7 +137,12 @@ def explain_outcome(host: Host, outcome: FrameOutcome) -> Explanation:
     result: dict[str, list[Skip]] = {}
     for name, dev in host.devices.items():
         if name not in got:
-            result[name] = recorded.get(name) or [_inherited(host, dev, outcome, got)]
+            if name in recorded:
+                result[name] = recorded[name]
+            elif name in sent:
+                result[name] = [Skip(name, WhyNot.ONLY_SENT, (), outcome.index)]
+            else:
+                result[name] = [_inherited(host, dev, outcome, got)]
     return Explanation(outcome, host, result)
 
 
@@ -145,12 +153,10 @@ def _inherited(host: Host, dev: NetDevice, outcome: FrameOutcome, got: set[str])
     if outcome.send != "ok":
         return Skip(dev.name, WhyNot.SEND_FAILED, (outcome.send,), index)
     link = dev.link
-    if link is not None and dev.name != WIRE_NAME:
-        if link.name not in got:
-            return Skip(dev.name, WhyNot.LINK_MISSED, (link.name,), index)
-        kinds = {r.pkttype for r in outcome.receptions if r.point == link.name}
-        if kinds == {PktType.OUTGOING}:
-            return Skip(dev.name, WhyNot.LINK_ONLY_SENT, (link.name,), index)
+    if link is not None and dev.name != WIRE_NAME and link.name not in got:
+        sent = any(r.point == link.name for r in outcome.receptions)
+        why = WhyNot.LINK_ONLY_SENT if sent else WhyNot.LINK_MISSED
+        return Skip(dev.name, why, (link.name,), index)
     if outcome.drops:
         first = outcome.drops[0]
         return Skip(dev.name, WhyNot.DROPPED_EARLIER, (first.rule, first.reason), index)
