@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
+from types import ModuleType
 from typing import Any
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    from macvlan_sim.cli.main import _load_topology, _stdout
+    from macvlan_sim.cli.main import _load_topology
     from macvlan_sim.teach.explain import explain, topology_engine
     from macvlan_sim.teach.frames import frame_from_hex, frame_from_scapy, frame_from_trace
 
@@ -21,17 +23,11 @@ def cmd_explain(args: argparse.Namespace) -> int:
     else:
         before, frame = frame_from_trace(args.trace, args.index)
     expl = explain(topology_engine(topo), frame, inject=args.inject, before=before)
-    if args.json:
-        print(json.dumps(expl.as_json(), indent=1))
-    else:
-        from macvlan_sim.teach.render import explanation_view
-
-        _stdout().print(explanation_view(expl))
-    return 0
+    return _emit(args.json, expl.as_json, lambda render: render.explanation_view(expl))
 
 
 def cmd_diagnose(args: argparse.Namespace) -> int:
-    from macvlan_sim.cli.main import _load_topology, _stdout
+    from macvlan_sim.cli.main import _load_topology
     from macvlan_sim.teach.diagnose import diagnose
 
     topo = _load_topology(args.topology)
@@ -41,16 +37,22 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
 
         trace = [data for _, data in trace_frames(args.trace)]
     verdicts = diagnose(topo, trace, service_every=args.service_every)
-    if args.json:
-        print(
-            json.dumps(
-                {"topology": topo.source, "verdicts": [v.as_json() for v in verdicts]}, indent=1
-            )
-        )
-    else:
-        from macvlan_sim.teach.render import verdicts_view
+    return _emit(
+        args.json,
+        lambda: {"topology": topo.source, "verdicts": [v.as_json() for v in verdicts]},
+        lambda render: render.verdicts_view(verdicts),
+    )
 
-        _stdout().print(verdicts_view(verdicts))
+
+def _emit(as_json: bool, data: Callable[[], Any], view: Callable[[ModuleType], Any]) -> int:
+    """Print JSON, or the rich view built from :mod:`macvlan_sim.teach.render`."""
+    if as_json:
+        print(json.dumps(data(), indent=1))
+    else:
+        from macvlan_sim.cli.main import _stdout
+        from macvlan_sim.teach import render
+
+        _stdout().print(view(render))
     return 0
 
 

@@ -104,6 +104,15 @@ def _up_macvlans(host: Host) -> list[MacvlanDevice]:
     return [d for d in host.macvlans() if d.up and d.port is not None]
 
 
+def _pair_on_one_port(host: Host, mode: Mode) -> tuple[MacvlanDevice, MacvlanDevice] | None:
+    """Two UP macvlans of ``mode`` on the same port, if there are."""
+    by_port: dict[int, list[MacvlanDevice]] = {}
+    for dev in _up_macvlans(host):
+        if dev.mode == mode:
+            by_port.setdefault(id(dev.port), []).append(dev)
+    return next(((d[0], d[1]) for d in by_port.values() if len(d) >= 2), None)
+
+
 # ---------------------------------------------------------------------- the questions
 def host_child_reachability(lab: _Lab) -> Verdict:
     q = "Can the host reach its macvlan children (and they it)?"
@@ -162,11 +171,7 @@ def _check_host_macvlan(lab: _Lab, child: MacvlanDevice) -> tuple[str, list[Evid
 
 def vepa_without_hairpin(lab: _Lab) -> Verdict:
     q = "Can VEPA siblings talk to each other?"
-    by_port: dict[int, list[MacvlanDevice]] = {}
-    for dev in _up_macvlans(lab.topo.host):
-        if dev.mode == Mode.VEPA:
-            by_port.setdefault(id(dev.port), []).append(dev)
-    pair = next((devs[:2] for devs in by_port.values() if len(devs) >= 2), None)
+    pair = _pair_on_one_port(lab.topo.host, Mode.VEPA)
     if pair is None:
         return Verdict(q, NOT_APPLICABLE, "no two UP VEPA macvlans share a lower")
     a, b = pair
@@ -317,11 +322,7 @@ def mac_conflicts(lab: _Lab) -> Verdict:
 
 def private_unicast_leak(lab: _Lab) -> Verdict:
     q = "Does private mode isolate its devices?"
-    by_port: dict[int, list[MacvlanDevice]] = {}
-    for dev in _up_macvlans(lab.topo.host):
-        if dev.mode == Mode.PRIVATE:
-            by_port.setdefault(id(dev.port), []).append(dev)
-    pair = next((devs[:2] for devs in by_port.values() if len(devs) >= 2), None)
+    pair = _pair_on_one_port(lab.topo.host, Mode.PRIVATE)
     if pair is None:
         return Verdict(q, NOT_APPLICABLE, "no two UP private macvlans share a lower")
     a, b = pair
