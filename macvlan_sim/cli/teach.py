@@ -11,7 +11,7 @@ from typing import Any
 
 def cmd_explain(args: argparse.Namespace) -> int:
     from macvlan_sim.cli.main import _load_topology
-    from macvlan_sim.teach.explain import explain, topology_engine
+    from macvlan_sim.teach.explain import explain
     from macvlan_sim.teach.frames import frame_from_hex, frame_from_scapy, frame_from_trace
 
     topo = _load_topology(args.topology)
@@ -22,7 +22,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
         frame = frame_from_scapy(args.scapy)
     else:
         before, frame = frame_from_trace(args.trace, args.index)
-    expl = explain(topology_engine(topo), frame, inject=args.inject, before=before)
+    expl = explain(topo.engine(keep_paths=True), frame, inject=args.inject, before=before)
     return _emit(args.json, expl.as_json, lambda render: render.explanation_view(expl))
 
 

@@ -18,7 +18,6 @@ import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
 from matplotlib.patches import FancyBboxPatch
 
-from macvlan_sim.datapath.engine import Engine
 from macvlan_sim.io.topology import Topology
 from macvlan_sim.model.constants import Mode, PktType
 from macvlan_sim.model.devices import (
@@ -65,7 +64,7 @@ class Traffic:
 
 def replay_traffic(topo: Topology, frames: list[tuple[int | None, bytes]]) -> Traffic:
     """Run the trace through an engine on ``topo``; count receptions per device and time."""
-    eng = Engine(topo.host, drain="frame", hairpin=topo.hairpin, keep_paths=False)
+    eng = topo.engine(drain="frame", keep_paths=False)
     traffic = Traffic()
     start = next((ts for ts, _ in frames if ts is not None), 0) or 0
     for i, (ts, data) in enumerate(frames):

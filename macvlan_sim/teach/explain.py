@@ -19,7 +19,6 @@ from macvlan_sim.datapath.engine import Engine
 from macvlan_sim.datapath.outcome import FrameOutcome
 from macvlan_sim.datapath.reasons import Skip, WhyNot
 from macvlan_sim.datapath.rules import RULES, rule_of
-from macvlan_sim.io.topology import Topology
 from macvlan_sim.model.constants import PktType
 from macvlan_sim.model.devices import NetDevice
 from macvlan_sim.model.host import WIRE_NAME, Host
@@ -90,11 +89,6 @@ class Explanation:
             ],
             "rules": {r: RULES[r][1] for r in self.rules},
         }
-
-
-def topology_engine(topo: Topology) -> Engine:
-    """An engine with every option the topology file set, paths kept."""
-    return Engine(topo.host, drain=topo.drain, hairpin=topo.hairpin, keep_paths=True)
 
 
 def explain(

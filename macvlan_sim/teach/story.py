@@ -16,9 +16,7 @@ def engine_for(topology: str | Path, *, text: bool = False, **options: object) -
     """An engine on a topology file (or text), with the file's own hairpin/drain options
     unless ``options`` override them."""
     topo = parse_topology(str(topology)) if text else load_topology(topology)
-    kwargs: dict[str, object] = {"drain": topo.drain, "hairpin": topo.hairpin}
-    kwargs.update(options)
-    return Engine(topo.host, **kwargs)  # type: ignore[arg-type]
+    return topo.engine(**options)
 
 
 def received(out: FrameOutcome) -> list[Reception]:

@@ -11,7 +11,7 @@ from scapy.packet import Raw
 from macvlan_sim.datapath.reasons import WhyNot
 from macvlan_sim.datapath.rules import RULES, UNREACHABLE
 from macvlan_sim.io.topology import parse_topology
-from macvlan_sim.teach.explain import explain, topology_engine
+from macvlan_sim.teach.explain import explain
 
 BASE = """host ipv6 off
 lower eth0 address 02:00:00:00:00:01
@@ -128,7 +128,7 @@ def _explain(rule: str):
     topo_text, frame, inject, before = CASES[rule]
     topo = parse_topology(topo_text)
     return explain(
-        topology_engine(topo), bytes(frame), inject=inject, before=[bytes(b) for b in before]
+        topo.engine(keep_paths=True), bytes(frame), inject=inject, before=[bytes(b) for b in before]
     )
 
 
