@@ -1,8 +1,8 @@
 """Throughput of the capture layer, as records/s and as a ratio to plain baselines.
 
 Input: ``pcapplusplus__example2.pcap`` from the corpus in ``tests/data/pcaps``, its records
-repeated 20 times (94,180 records, ~59 MB), as pcap and as pcapng. Baselines: reading the same bytes in 1 MiB
-chunks (the I/O floor) and scapy's ``RawPcapReader`` (what this reader replaced).
+repeated 20 times (94,180 records, ~59 MB), as pcap and as pcapng. Baselines: reading the same
+bytes in 1 MiB chunks (the I/O floor) and scapy's ``RawPcapReader`` (what this reader replaced).
 
     pytest benchmarks/bench_capture.py          # pytest-benchmark tables + a ratio summary
     python benchmarks/bench_capture.py          # the ratio summary only, no pytest needed
