@@ -32,11 +32,13 @@ from pyroute2 import IPRoute
 from macvlan_sim.datapath.engine import Engine
 from macvlan_sim.datapath.outcome import FrameOutcome
 from macvlan_sim.io.capture import CaptureWriter, point_filename
+from macvlan_sim.io.live.errors import LiveError
 from macvlan_sim.io.live.ring import PacketRing, RingGeometry
 from macvlan_sim.io.live.tap import TapDevice, TapGone
 from macvlan_sim.model.constants import ETH_HLEN, PktType
 from macvlan_sim.model.host import WIRE_NAME, Host
 
+ARPHRD_ETHER = 1
 #: Frames taken from one TAP per wake-up (fairness between TAPs and the ring).
 TAP_BATCH = 64
 #: Ring blocks handled per wake-up before TAPs get a turn.
@@ -125,6 +127,8 @@ class LiveEmulator:
         """The model's lower is the real interface: it answers to the interface's MAC."""
         assert self._ipr is not None and self.ring is not None and self.host.lower is not None
         link = self._ipr.get_links(self.ring.ifindex)[0]
+        if link["ifi_type"] != ARPHRD_ETHER:
+            raise LiveError(f"interface {self.ifname} is not an Ethernet interface")
         mac = bytes.fromhex(link.get_attr("IFLA_ADDRESS").replace(":", ""))
         if mac != self.host.lower.mac:
             self.host.set_address(self.host.lower.name, mac)
