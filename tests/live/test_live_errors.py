@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import select
 import subprocess
 import sys
 import time
@@ -88,11 +89,9 @@ def test_cli_sigterm_stops_cleanly_with_table_pcaps_and_no_taps(tmp_path) -> Non
             text=True,
         )
         try:
-            deadline = time.monotonic() + 20
-            while "does not exist" in _link(lb.host, "mv2"):
-                assert proc.poll() is None, proc.communicate()
-                assert time.monotonic() < deadline, "the TAPs never appeared"
-                time.sleep(0.05)
+            # The start line comes once every TAP is configured and the ring is capturing.
+            ready = select.select([proc.stderr], [], [], 20)[0]
+            assert ready and "TAPs mv1, mv2" in proc.stderr.readline(), proc.poll()
             assert "02:00:00:00:0a:02" in _link(lb.host, "mv2")
             during = _link(lb.host, "up0")
             wire = Capture(lb.wire, "far0")

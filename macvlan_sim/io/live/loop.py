@@ -186,6 +186,7 @@ class LiveEmulator:
             while True:
                 events = ep.poll(0.5)
                 if any(fd == self._stop_r for fd, _ in events):
+                    self._drain_ring()
                     break
                 if self._service_ring(events):
                     break
@@ -216,6 +217,14 @@ class LiveEmulator:
         if any(fd == ring.fileno() for fd, _ in events):
             self.feed_wire(ring.read_blocks(RING_BATCH))
         return False
+
+    def _drain_ring(self) -> None:
+        """On a stop request: wait out one block timeout, so the frames already captured are
+        in handed-over blocks, and feed them — a stop never strands a captured frame."""
+        ring = self.ring
+        assert ring is not None
+        time.sleep(ring.geometry.retire_ms / 1000 + DETACH_GRACE)
+        self.feed_wire(ring.read_blocks())
 
     def _why_gone(self) -> str:
         assert self.ring is not None
