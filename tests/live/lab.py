@@ -104,11 +104,17 @@ def place_pair(lab: Lab) -> None:
     place(lab, "mv2", lab.b, ADDRS["mv2"])
 
 
-def kernel_macvlans(lab: Lab, mode: str) -> None:
-    """The same two devices as the topology, made by the kernel's macvlan driver."""
+def kernel_macvlans_here(lab: Lab, mode: str) -> None:
+    """The same two devices as the topology, made by the kernel's macvlan driver, up in H."""
     for dev in ("mv1", "mv2"):
         ip("-n", lab.host, "link", "add", dev, "link", "up0", "address", MACS[dev],
            "type", "macvlan", "mode", mode)  # fmt: skip
+        ip("-n", lab.host, "link", "set", dev, "up")
+
+
+def kernel_macvlans(lab: Lab, mode: str) -> None:
+    """Kernel macvlans mv1/mv2, moved into A and B like the emulator's TAPs."""
+    kernel_macvlans_here(lab, mode)
     place_pair(lab)
 
 

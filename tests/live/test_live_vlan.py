@@ -15,6 +15,7 @@ import time
 import pytest
 
 from macvlan_sim.datapath.engine import Engine
+from macvlan_sim.datapath.outcome import Reception
 from macvlan_sim.io.topology import parse_topology
 from macvlan_sim.model.constants import PktType
 from tests.live.lab import Capture, emulator, lab
@@ -76,6 +77,8 @@ def test_wire_frames_reach_the_right_taps_with_the_right_tags() -> None:
         caps: dict[str, Capture] = {}
         try:
             with emulator(lb, TOPOLOGY) as emu:
+                seen: list[Reception] = []
+                emu.engine.callbacks.register("mv10", seen.extend)
                 caps = {name: Capture(lb.host, name) for name in TAPS}
                 for frame in FROM_WIRE:
                     wire.send(frame)
@@ -91,6 +94,8 @@ def test_wire_frames_reach_the_right_taps_with_the_right_tags() -> None:
             for cap in [wire, *caps.values()]:
                 cap.close()
     assert got == want
+    # Python callbacks saw the same copies (they are flushed once per batch).
+    assert [r.wire_bytes for r in seen if r.pkttype != PktType.OUTGOING] == want["mv10"]
     assert emu.stats.frames_in == len(FROM_WIRE)
     assert out == [reply[:12] + struct.pack("!HH", 0x8100, 10) + reply[12:]]
 

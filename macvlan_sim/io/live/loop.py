@@ -264,6 +264,8 @@ class LiveEmulator:
     def _take_ring_statistics(self) -> None:
         assert self.ring is not None
         self.stats.ring_packets, self.stats.ring_drops = self.ring.statistics()
+        if self.ring.truncated:
+            self.stats.drops["ring-truncated"] = self.ring.truncated
 
     # ------------------------------------------------------------------ frames through the engine
     def feed_wire(self, frames: list[tuple[int, bytes]]) -> None:

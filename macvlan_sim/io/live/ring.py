@@ -59,11 +59,16 @@ _STATS: Final = struct.Struct("=III")
 
 @dataclass(frozen=True)
 class RingGeometry:
-    """Ring size: ``blocks`` × ``block_size`` bytes of shared memory (16 MiB by default, about
-    8 000 full-size frames of slack while the engine catches up)."""
+    """Ring size: ``blocks`` × ``block_size`` bytes of shared memory (16 MiB by default).
 
-    block_size: int = 1 << 18
-    blocks: int = 64
+    Many small blocks rather than a few big ones: the kernel hands a block over when it is
+    full *or* after ``retire_ms``, so at moderate rates every block leaves part-filled, and
+    the number of blocks, not their size, is what bounds the frames the ring can hold while
+    the engine catches up. A frame bigger than a block (a GRO aggregate on a NIC) cannot be
+    captured whole: it is counted as ``ring-truncated``, never fed cut short."""
+
+    block_size: int = 1 << 16
+    blocks: int = 256
     frame_size: int = 2048
     retire_ms: int = 2
 
@@ -76,6 +81,8 @@ class PacketRing:
         self.geometry = geometry or RingGeometry()
         self.kernel_packets = 0
         self.kernel_drops = 0
+        #: Frames the ring could only hold cut short (never fed to the engine).
+        self.truncated = 0
         self._block = 0
         self.sock = _packet_socket(ifname)
         try:
@@ -126,7 +133,7 @@ class PacketRing:
             _, _, status = _BLOCK_HDR.unpack_from(buf, base)
             if not status & TP_STATUS_USER:
                 break
-            _parse_block(buf, base, out)
+            self.truncated += _parse_block(buf, base, out)
             struct.pack_into("=I", buf, base + _BLOCK_STATUS_OFF, TP_STATUS_KERNEL)
             self._block = (self._block + 1) % g.blocks
             taken += 1
@@ -140,7 +147,7 @@ class PacketRing:
         base = self._block * self.geometry.block_size
         _, _, status = _BLOCK_HDR.unpack_from(self.map, base)
         if not status & TP_STATUS_USER:
-            _parse_block(self.map, base, out)
+            self.truncated += _parse_block(self.map, base, out)
         return out
 
     def statistics(self) -> tuple[int, int]:
@@ -180,13 +187,17 @@ class PacketRing:
         self.sock.close()
 
 
-def _parse_block(buf: mmap.mmap, base: int, out: list[tuple[int, bytes]]) -> None:
+def _parse_block(buf: mmap.mmap, base: int, out: list[tuple[int, bytes]]) -> int:
+    """Append the block's frames to ``out``; return how many were truncated (left out)."""
     _, _, _, npkts, first = struct.unpack_from("=IIIII", buf, base)
     off = base + first
     unpack = _PKT_HDR.unpack_from
+    truncated = 0
     for _ in range(npkts):
-        nxt, sec, nsec, snap, _len, status, mac, _net, _hash, tci, tpid = unpack(buf, off)
-        if buf[off + _SLL_PKTTYPE_OFF] != PACKET_OUTGOING:
+        nxt, sec, nsec, snap, length, status, mac, _net, _hash, tci, tpid = unpack(buf, off)
+        if snap < length:
+            truncated += 1
+        elif buf[off + _SLL_PKTTYPE_OFF] != PACKET_OUTGOING:
             start = off + mac
             data = buf[start : start + snap]
             if status & TP_STATUS_VLAN_VALID:
@@ -195,6 +206,7 @@ def _parse_block(buf: mmap.mmap, base: int, out: list[tuple[int, bytes]]) -> Non
                 data = data[:12] + struct.pack("!HH", tpid, tci) + data[12:]
             out.append((sec * 1_000_000_000 + nsec, data))
         off += nxt
+    return truncated
 
 
 def _packet_socket(ifname: str) -> socket.socket:
