@@ -13,9 +13,9 @@ import pytest
 from macvlan_sim.io.live import LiveEmulator, LiveError
 from macvlan_sim.io.live.ring import RingGeometry
 from macvlan_sim.io.topology import parse_topology
-from macvlan_sim.verify.kernel.netns import entered
+from macvlan_sim.verify.kernel.netns import entered, remove_netns
 from tests.conftest import REPO
-from tests.live.lab import Capture, emulator, ip, lab, topology
+from tests.live.lab import Capture, emulator, ip, lab, place_pair, topology
 
 pytestmark = pytest.mark.kernel
 
@@ -145,3 +145,27 @@ def test_cli_without_privileges_says_so_in_one_line(dropped: str, message: str) 
         assert "does not exist" in _link(lb.host, "mv1")
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [f"macvlan-sim: error: {message}"]
+
+
+def test_a_tap_deleted_with_its_namespace_is_dropped_not_fatal() -> None:
+    """Deleting a container's namespace takes its TAP with it: the run goes on for the rest,
+    and copies for the vanished device are counted as ``tap-gone``."""
+    with lab() as lb:
+        frame = bytes.fromhex("ffffffffffff0200000000fe88b5") + bytes(50)
+        with emulator(lb, topology("bridge")) as emu:
+            place_pair(lb)
+            remove_netns(lb.a)
+            deadline = time.monotonic() + 5
+            while not emu.stats.taps_gone and time.monotonic() < deadline:
+                time.sleep(0.01)
+            wire = Capture(lb.wire, "far0")
+            try:
+                for _ in range(5):
+                    wire.send(frame)
+            finally:
+                wire.close()
+            while emu.stats.frames_in < 5 and time.monotonic() < deadline:
+                time.sleep(0.01)
+    assert emu.stats.taps_gone == ["mv1"]
+    assert emu.stats.frames_in == 5 and emu.stats.delivered["mv2"] == 5
+    assert emu.stats.drops["tap-gone"] == 5 and emu.stats.stop_reason == ""
