@@ -43,6 +43,8 @@ ARPHRD_ETHER = 1
 TAP_BATCH = 64
 #: Ring blocks handled per wake-up before TAPs get a turn.
 RING_BATCH = 8
+#: Seconds between reads of the ring's PACKET_STATISTICS (reset by each read).
+STATS_EVERY = 1.0
 #: Seconds to wait after the interface went away before reading what the ring holds.
 DETACH_GRACE = 0.05
 _OUTGOING = PktType.OUTGOING
@@ -181,10 +183,13 @@ class LiveEmulator:
         ep.register(self._stop_r, select.EPOLLIN)
         for fd in by_fd:
             ep.register(fd, select.EPOLLIN)
-        start = time.monotonic()
+        start = next_stats = time.monotonic()
         try:
             while True:
                 events = ep.poll(0.5)
+                if time.monotonic() >= next_stats:  # the kernel's counters are 32-bit
+                    self._take_ring_statistics()
+                    next_stats += STATS_EVERY
                 if any(fd == self._stop_r for fd, _ in events):
                     self._drain_ring()
                     break
