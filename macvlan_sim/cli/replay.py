@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from macvlan_sim.datapath.engine import Engine
 from macvlan_sim.datapath.outcome import FrameOutcome
-from macvlan_sim.io.capture.writer import point_filename
+from macvlan_sim.io.capture import point_filename
 from macvlan_sim.model.constants import ETH_HLEN, PktType
 
 
