@@ -61,7 +61,7 @@ def test_interface_disappearing_mid_run_loses_no_frame() -> None:
             with emulator(lb, topology("bridge"), geometry=RingGeometry(retire_ms=5000)) as emu:
                 for _ in range(40):
                     wire.send(frame)
-                time.sleep(0.05)
+                time.sleep(0.2)  # into the ring's open block (it would retire only after 5 s)
                 ip("-n", lb.host, "link", "del", "up0")
                 deadline = time.monotonic() + 5
                 while not emu.stats.stop_reason and time.monotonic() < deadline:

@@ -87,9 +87,15 @@ def test_wire_frames_reach_the_right_taps_with_the_right_tags() -> None:
                 # A program on mv10 answers: the frame leaves the wire tagged for VLAN 10.
                 reply = bytes.fromhex("0200000000fe020000001001") + EXPERIMENTAL + b"\x07" * 46
                 caps["mv10"].send(reply)
-                _wait_for(lambda: emu.stats.sent >= 1)
-                time.sleep(0.05)
-                out = [f for f in wire.frames() if f[6:12] == bytes.fromhex("020000001001")]
+                out: list[bytes] = []
+
+                def reply_seen() -> bool:
+                    out.extend(f for f in wire.frames() if f[6:12] == reply[6:12])
+                    return bool(out)
+
+                _wait_for(reply_seen)
+                time.sleep(0.05)  # anything further (there should be nothing) shows up too
+                reply_seen()
         finally:
             for cap in [wire, *caps.values()]:
                 cap.close()
