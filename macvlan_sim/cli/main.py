@@ -83,11 +83,10 @@ def cmd_topology_show(args: argparse.Namespace) -> int:
 def cmd_replay(args: argparse.Namespace) -> int:
     from macvlan_sim.cli.out_dir import prepare_out_dir
     from macvlan_sim.cli.replay import Replayer
-    from macvlan_sim.datapath.engine import Engine
     from macvlan_sim.io.capture import CaptureWriter, ethernet_frames, open_capture
 
     topo = _load_topology(args.topology)
-    engine = Engine(topo.host, drain=topo.drain, hairpin=topo.hairpin, keep_paths=False)
+    engine = topo.engine(keep_paths=False)
     out = prepare_out_dir(Path(args.out), force=args.force) if args.out else None
 
     def open_point(path: Path) -> CaptureWriter:
@@ -206,7 +205,21 @@ def build_parser() -> argparse.ArgumentParser:
     show.set_defaults(func=cmd_topology_show)
 
     _add_verify_kernel(sub)
+    _add_teach(sub)
+    _add_live(sub)
     return parser
+
+
+def _add_teach(sub: Any) -> None:
+    from macvlan_sim.cli.teach import add_arguments
+
+    add_arguments(sub)
+
+
+def _add_live(sub: Any) -> None:
+    from macvlan_sim.cli.live import add_arguments
+
+    add_arguments(sub, _load_topology)
 
 
 def _add_verify_kernel(sub: Any) -> None:

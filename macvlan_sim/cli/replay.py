@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -19,7 +18,7 @@ from typing import Any, Protocol
 
 from macvlan_sim.datapath.engine import Engine
 from macvlan_sim.datapath.outcome import FrameOutcome
-from macvlan_sim.io.capture.records import Reason
+from macvlan_sim.io.capture import Reason, point_filename
 from macvlan_sim.model.constants import ETH_HLEN, PktType
 
 
@@ -147,11 +146,6 @@ def fate_of(outcome: FrameOutcome, lower: str) -> str:
     if outcome.drops:
         return "dropped"
     return "tap_only"
-
-
-def point_filename(point: str) -> str:
-    """``lower:stack`` → ``lower-stack.pcap``; anything odd in a name becomes ``_``."""
-    return re.sub(r"[^A-Za-z0-9._@-]", "_", point.replace(":", "-")) + ".pcap"
 
 
 class Replayer:

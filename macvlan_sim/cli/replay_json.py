@@ -13,8 +13,9 @@ from __future__ import annotations
 from typing import Any
 
 from macvlan_sim.cli.byte_rules import BYTE_RULES
-from macvlan_sim.cli.replay import FATES, TRUNCATED_TREATMENT, ReplayStats, point_filename
-from macvlan_sim.datapath.drop_rules import drop_rule_text
+from macvlan_sim.cli.replay import FATES, TRUNCATED_TREATMENT, ReplayStats
+from macvlan_sim.datapath.rules import RULES
+from macvlan_sim.io.capture import point_filename
 
 FORMAT = "macvlan-sim.replay/1"
 
@@ -22,6 +23,14 @@ CLAMP_RULE = (
     "a timestamp before 1970 or from 2106 on does not fit classic pcap: the record is written "
     "with the nearest time pcap can hold"
 )
+
+
+def rule_text(rule: str) -> str:
+    """The English line of a rule id, from the engine's table (docs/rules.md says more)."""
+    if rule not in RULES:
+        return f"rule {rule}"
+    function, meaning = RULES[rule]
+    return f"{meaning} ({function})"
 
 
 def replay_json(stats: ReplayStats) -> dict[str, Any]:
@@ -38,7 +47,7 @@ def replay_json(stats: ReplayStats) -> dict[str, Any]:
         "points": {name: _point(stats, name) for name in sorted(stats.points)},
         "drops": {
             rule: {
-                "text": drop_rule_text(rule),
+                "text": rule_text(rule),
                 "copies": n,
                 "points": dict(sorted(stats.drop_points[rule].items())),
                 "example": stats.drop_examples.get(rule, ""),

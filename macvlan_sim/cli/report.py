@@ -8,10 +8,10 @@ from rich.table import Table
 from rich.text import Text
 
 from macvlan_sim.cli.byte_rules import BYTE_RULES
-from macvlan_sim.cli.replay import FATES, TRUNCATED_TREATMENT, ReplayStats, point_filename
-from macvlan_sim.cli.replay_json import CLAMP_RULE
+from macvlan_sim.cli.replay import FATES, TRUNCATED_TREATMENT, ReplayStats
+from macvlan_sim.cli.replay_json import CLAMP_RULE, rule_text
 from macvlan_sim.datapath.counters import FIELDS
-from macvlan_sim.datapath.drop_rules import drop_rule_text
+from macvlan_sim.io.capture import point_filename
 
 _PKTTYPES = ("host", "broadcast", "multicast", "otherhost", "outgoing")
 
@@ -97,7 +97,7 @@ def _drops(stats: ReplayStats) -> Table:
     table.add_column("copies", justify="right")
     for rule, n in stats.drops.most_common():
         where = ", ".join(f"{p} {c}" for p, c in sorted(stats.drop_points[rule].items()))
-        what = drop_rule_text(rule)
+        what = rule_text(rule)
         example = stats.drop_examples.get(rule)
         if example:
             what += f"\n[dim]first: {escape(example)}[/]"

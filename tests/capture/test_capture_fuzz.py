@@ -33,6 +33,7 @@ from macvlan_sim.io.capture import (
     ethernet_frames,
     linktype_reason,
     open_capture,
+    point_filename,
 )
 from macvlan_sim.io.topology import parse_topology
 from tests.fuzz_budget import fuzz_settings
@@ -269,8 +270,6 @@ def test_mutated_captures_never_crash(scratch, content) -> None:
         assert 14 <= len(r.data) <= min(r.orig_len, MAX_CAPLEN)
     # Every output pcap holds exactly the frames the statistics count at its point.
     for point, ps in stats.points.items():
-        from macvlan_sim.cli.replay import point_filename
-
         with open_capture(out / point_filename(point)) as written:
             assert sum(1 for _ in written) == ps.frames
 

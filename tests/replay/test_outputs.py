@@ -14,7 +14,8 @@ import pytest
 from macvlan_sim.cli.byte_rules import BYTE_RULES
 from macvlan_sim.cli.main import main
 from macvlan_sim.cli.out_dir import MANIFEST
-from macvlan_sim.datapath.drop_rules import DROP_RULES
+from macvlan_sim.cli.replay_json import rule_text
+from macvlan_sim.datapath.rules import RULES
 
 from .helpers import REPO, replay_fails, replay_json
 
@@ -114,7 +115,7 @@ def test_json_names_its_inputs_and_matches_the_table(capsys, tmp_path: Path) -> 
     table = capsys.readouterr().out
     assert re.search(r"records read\s*│\s*66\b", table)
     for rule, entry in doc["drops"].items():
-        assert entry["text"] == DROP_RULES[rule] and entry["copies"] == sum(
+        assert entry["text"] == rule_text(rule) and entry["copies"] == sum(
             entry["points"].values()
         )
     assert doc["byte_rules"] == BYTE_RULES
@@ -137,7 +138,7 @@ def test_every_drop_rule_the_datapath_records_has_a_text() -> None:
     call = r'\.(?:drop|held)\((?:(?!\.(?:drop|held)\().)*?"([A-Z][0-9]?)",?\s*\)'
     used = set(re.findall(call, source, re.S))
     assert used >= {"T0", "L1", "P0", "Q1", "M1"}, used
-    assert used <= set(DROP_RULES), used - set(DROP_RULES)
+    assert used <= set(RULES), used - set(RULES)
 
 
 def test_byte_rules_are_documented() -> None:
