@@ -188,7 +188,7 @@ def _replay(path: Path, out: Path | None = None, *, fast: bool = True):
 
 
 # ---------------------------------------------------------------- the accounting invariant
-@fuzz_settings(150)
+@fuzz_settings(300)
 @given(cap=captures, fast=st.booleans())
 def test_records_in_the_file_are_fed_plus_skipped_per_reason(scratch, cap, fast) -> None:
     path = scratch / "structured"
@@ -231,7 +231,7 @@ def mutated(draw: st.DrawFn) -> bytes:
 garbage = st.one_of(mutated(), st.binary(max_size=64))
 
 
-@fuzz_settings(150)
+@fuzz_settings(300)
 @given(content=garbage)
 @example(content=b"")
 @example(content=b"\xd4\xc3\xb2\xa1")
@@ -282,7 +282,7 @@ _times = st.one_of(
 )
 
 
-@fuzz_settings(100)
+@fuzz_settings(200)
 @given(
     records=st.lists(
         st.tuples(_times, st.binary(max_size=80), st.integers(0, 10_000)), max_size=12
