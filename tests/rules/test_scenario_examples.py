@@ -19,6 +19,7 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "data" / "scenario-examples"
 NAMES = ["bridge-basics", "source-mode", "tags-pause-runts", "vlan-subinterfaces"]
 
 
+
 def _receptions(frame: dict) -> Counter:
     return Counter(
         (
