@@ -115,9 +115,7 @@ def test_json_names_its_inputs_and_matches_the_table(capsys, tmp_path: Path) -> 
     table = capsys.readouterr().out
     assert re.search(r"records read\s*│\s*66\b", table)
     for rule, entry in doc["drops"].items():
-        assert entry["text"] == rule_text(rule) and entry["copies"] == sum(
-            entry["points"].values()
-        )
+        assert entry["text"] == rule_text(rule) and entry["copies"] == sum(entry["points"].values())
     assert doc["byte_rules"] == BYTE_RULES
 
 
