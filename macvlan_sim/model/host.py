@@ -419,8 +419,6 @@ class Host:
         joins the solicited-node group and ``ipv6_mc_down`` at down drops every IPv6
         link-layer join, all-nodes included, until ``ipv6_mc_up`` at the next up. With IPv6
         disabled all-nodes stays from registration on (§8)."""
-        if dev.kind == "wire":
-            return
         groups = [IPV4_ALL_HOSTS, *self._ipv6_groups(dev)]
         if self.ipv6 and dev.mtu >= IPV6_MIN_MTU:
             if not join:
