@@ -279,7 +279,7 @@ class Scenario:
         wanted = {str(s.get("name")): s.get("up", True) for s in [*self.vlans, *self.devices]}
         for name in created:
             if wanted.get(name, True):
-                log.run(f"{name} up", lambda n=name: host.set_up(n), name)
+                log.run(f"{name} up", lambda n=name: host.set_up(n))
 
     # ------------------------------------------------------------------ running
     def run(

@@ -14,6 +14,9 @@ import random
 import struct
 from typing import Any
 
+from macvlan_sim.model.errors import SimError
+from macvlan_sim.model.mac import format_mac
+
 LOWER_MAC = "02:00:00:00:00:01"
 WIRE_MAC = "02:00:00:00:ff:fe"
 EXTERNAL = [f"0a:00:00:00:00:{i:02x}" for i in range(1, 6)]
@@ -43,6 +46,10 @@ class _Gen:
         self.rng = random.Random(seed)
         self.seed = seed
         self.serial = 0
+        #: Every group some device of the topology holds (filled in once it is built).
+        self.held: list[str] = []
+        #: VLAN devices that can send (their broadcasts reach the macvlans they sit on).
+        self.vlan_names: list[str] = []
 
     def chance(self, p: float) -> bool:
         return self.rng.random() < p
@@ -81,6 +88,8 @@ class _Gen:
                 dev["up"] = False
             if self.chance(0.08):
                 dev["bcqueuelen"] = r.choice([0, 1, 5])
+            if self.chance(0.1):
+                dev["mtu"] = r.choice([576, 1000, 1279, 1280])  # no all-nodes below 1280
             devs.append(dev)
         if self.chance(0.04):
             devs.append({"name": f"mv{count}", "mode": "passthru"})  # refused: EINVAL
@@ -144,6 +153,7 @@ class _Gen:
         r = self.rng
         macs = [d["mac"] for d in devs if "mac" in d]
         choices = [*macs, *macs, LOWER_MAC, "02:00:00:00:99:99", BROADCAST, BROADCAST, *GROUPS]
+        choices += [*AUTO_GROUPS, *self.held, *UNJOINED[:1]]
         return r.choice(choices)
 
     def src(self, devs: list[dict[str, Any]]) -> str:
@@ -182,7 +192,7 @@ class _Gen:
         return out[:count] if len(out) > count + 2 else out
 
     def _tx(self, devs: list[dict[str, Any]]) -> dict[str, Any]:
-        names = [d["name"] for d in devs] + ["lower"]
+        names = [d["name"] for d in devs] + ["lower"] + self.vlan_names
         sender = self.rng.choice(names)
         dev = next((d for d in devs if d["name"] == sender), None)
         src = dev.get("mac", LOWER_MAC) if dev else LOWER_MAC
@@ -254,7 +264,10 @@ class _VmGen(_Gen):
     VIDS = (10, 20, 30)
 
     def vm_devices(self) -> list[dict[str, Any]]:
+        # The qemu oracle refuses a source list outside source mode and sets no per-device MTU.
         devs = [d for d in self.devices() if not (d.get("macaddr") and d.get("mode") != "source")]
+        for dev in devs:
+            dev.pop("mtu", None)
         return devs
 
     def vm_vlans(self, devs: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -344,6 +357,20 @@ class _VmGen(_Gen):
         return out
 
 
+def held_groups(topology: dict[str, Any]) -> list[str]:
+    """Every group any device of ``topology`` (a scenario without frames) holds once it is
+    set up — automatic memberships and those VLAN devices or a NIC add included — as the
+    emulator computes them; verify-kernel checks those lists against the kernel's."""
+    from macvlan_sim.io.scenario import Scenario
+
+    try:
+        host, _log = Scenario(topology, "random topology").build()
+    except SimError:
+        return []
+    held = {format_mac(g) for dev in host.devices.values() for g in dev.mc_addresses()}
+    return sorted(held)
+
+
 def random_vm_scenario(seed: int, *, frames: int = 45) -> dict[str, Any]:
     """A random VLAN/NIC scenario for a kernel with 8021q and a filtering NIC (the qemu
     oracle): half of them on a ``nic`` lower. Deterministic for a seed."""
@@ -377,8 +404,13 @@ def random_scenario(seed: int, *, frames: int = 20, vlans: bool = False) -> dict
     devs = gen.devices()
     vlan_devs = gen.vlans(devs) if vlans else []
     devs += gen.vlan_macvlans(vlan_devs)
+    gen.vlan_names = [v["name"] for v in vlan_devs]
+    lower: dict[str, Any] = {"mac": LOWER_MAC}
+    if gen.chance(0.06):
+        lower["mtu"] = gen.rng.choice([1000, 1279])  # every device inherits MTU < 1280
+    gen.held = held_groups({"lower": lower, "devices": devs, "vlans": vlan_devs})
     scenario: dict[str, Any] = {
-        "lower": {"mac": LOWER_MAC},
+        "lower": lower,
         "wire": {"mac": WIRE_MAC},
         "devices": devs,
         "vlans": vlan_devs,
