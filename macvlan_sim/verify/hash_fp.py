@@ -130,27 +130,28 @@ def _copies(frame: dict[str, Any], dev: str) -> int:
 
 def candidate_pairs(
     scenario: dict[str, Any], kernel: dict[str, Any], emulator: dict[str, Any]
-) -> dict[Pair, list[int]]:
+) -> dict[Pair, dict[int, int]]:
     """(macvlan, group) pairs behind multicast copies the kernel made and the emulator did
-    not, with the frames they occur in."""
+    not, with the frames they occur in and how many copies each frame lacks."""
     macvlans = {str(d.get("name")) for d in scenario.get("devices", [])}
     groups = _group_frames(scenario)
-    found: dict[Pair, list[int]] = {}
+    found: dict[Pair, dict[int, int]] = {}
     for exp, mine in zip(kernel.get("frames", []), emulator.get("frames", []), strict=False):
         index = int(exp.get("index", 0))
         dst = groups.get(index)
         if dst is None:
             continue
         for dev in macvlans:
-            if _copies(exp, dev) > _copies(mine, dev):
-                found.setdefault((dev, dst), []).append(index)
+            missing = _copies(exp, dev) - _copies(mine, dev)
+            if missing > 0:
+                found.setdefault((dev, dst), {})[index] = missing
     return found
 
 
 def prove(
     scenario: dict[str, Any],
     kernel: dict[str, Any],
-    candidates: dict[Pair, list[int]],
+    candidates: dict[Pair, dict[int, int]],
     permissive: dict[str, Any] | None,
 ) -> Excuses:
     """Check rules 1–3 for every candidate pair. ``permissive`` is the emulator's answer with

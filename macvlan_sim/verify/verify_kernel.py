@@ -109,19 +109,19 @@ def compare_with_kernel(
         return verification
     explained = Scenario(scenario, "scenario").run(false_positives=excuses.pairs, **protocols)
     cmp2 = compare_results(kernel, explained)
-    if cmp2.after and not cmp.after:  # pragma: no cover - letting pairs through cannot add
-        return verification
     still = {d.index for d in cmp2.diffs}
     for diff in cmp.diffs:
         if diff.index in still:
             continue
-        frame_pairs = sorted(
-            (dev, format_mac(group))
-            for (dev, group), frames in candidates.items()
-            if (dev, group) in excuses.pairs and diff.index in frames
+        excused = {
+            pair: frames[diff.index]
+            for pair, frames in candidates.items()
+            if pair in excuses.pairs and diff.index in frames
+        }
+        verification.false_positives[diff.index] = sorted(
+            (dev, format_mac(group)) for dev, group in excused
         )
-        verification.false_positives[diff.index] = frame_pairs
-        verification.excused_copies += len(frame_pairs)
+        verification.excused_copies += sum(excused.values())
     verification.emulator = explained
     verification.comparison = cmp2
     return verification
@@ -474,4 +474,6 @@ def cmd_verify_kernel(args: argparse.Namespace) -> int:
             print(f"minimal disagreeing scenario saved: {path}")
     if not results and unsupported:
         return 2
-    return 0 if all(v.agree for v in results) else 1
+    _frames, excused, copies = excuse_figures(results)
+    within = excused <= hash_fp.EXCUSE_BOUND * copies
+    return 0 if all(v.agree for v in results) and within else 1
