@@ -128,24 +128,32 @@ def _copies(frame: dict[str, Any], dev: str) -> int:
     )
 
 
+def _surplus(
+    scenario: dict[str, Any], more: dict[str, Any], fewer: dict[str, Any]
+) -> dict[Pair, dict[int, int]]:
+    """(macvlan, group) pairs with more multicast copies in result ``more`` than in ``fewer``,
+    with the frames where that happens and by how many copies."""
+    macvlans = {str(d.get("name")) for d in scenario.get("devices", [])}
+    groups = _group_frames(scenario)
+    found: dict[Pair, dict[int, int]] = {}
+    for a, b in zip(more.get("frames", []), fewer.get("frames", []), strict=False):
+        index = int(a.get("index", 0))
+        dst = groups.get(index)
+        if dst is None:
+            continue
+        for dev in macvlans:
+            surplus = _copies(a, dev) - _copies(b, dev)
+            if surplus > 0:
+                found.setdefault((dev, dst), {})[index] = surplus
+    return found
+
+
 def candidate_pairs(
     scenario: dict[str, Any], kernel: dict[str, Any], emulator: dict[str, Any]
 ) -> dict[Pair, dict[int, int]]:
     """(macvlan, group) pairs behind multicast copies the kernel made and the emulator did
     not, with the frames they occur in and how many copies each frame lacks."""
-    macvlans = {str(d.get("name")) for d in scenario.get("devices", [])}
-    groups = _group_frames(scenario)
-    found: dict[Pair, dict[int, int]] = {}
-    for exp, mine in zip(kernel.get("frames", []), emulator.get("frames", []), strict=False):
-        index = int(exp.get("index", 0))
-        dst = groups.get(index)
-        if dst is None:
-            continue
-        for dev in macvlans:
-            missing = _copies(exp, dev) - _copies(mine, dev)
-            if missing > 0:
-                found.setdefault((dev, dst), {})[index] = missing
-    return found
+    return _surplus(scenario, kernel, emulator)
 
 
 def prove(
@@ -199,17 +207,9 @@ def _rejections(
 ) -> dict[str, set[bytes]]:
     """Groups each device was offered (the permissive emulator delivers them) and the
     kernel did not deliver."""
-    groups = _group_frames(scenario)
-    macvlans = {str(d.get("name")) for d in scenario.get("devices", [])}
     out: dict[str, set[bytes]] = {}
-    for exp, loose in zip(kernel.get("frames", []), permissive.get("frames", []), strict=False):
-        index = int(exp.get("index", 0))
-        dst = groups.get(index)
-        if dst is None:
-            continue
-        for dev in macvlans:
-            if _copies(loose, dev) > _copies(exp, dev):
-                out.setdefault(dev, set()).add(dst)
+    for dev, group in _surplus(scenario, permissive, kernel):
+        out.setdefault(dev, set()).add(group)
     return out
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import random
 import struct
+from collections.abc import Callable
 from typing import Any
 
 from macvlan_sim.model.errors import SimError
@@ -383,6 +384,17 @@ def random_vm_scenario(seed: int, *, frames: int = 45) -> dict[str, Any]:
         lower["kind"] = "nic"
     if gen.chance(0.05):
         lower["promisc"] = True
+    return _assemble(gen, lower, devs, vlan_devs, lambda: gen.vm_frames(devs, vlan_devs, frames))
+
+
+def _assemble(
+    gen: _Gen,
+    lower: dict[str, Any],
+    devs: list[dict[str, Any]],
+    vlan_devs: list[dict[str, Any]],
+    frames: Callable[[], list[dict[str, Any]]],
+) -> dict[str, Any]:
+    """The scenario object; the port, hairpin, order and frames are drawn in this order."""
     return {
         "lower": lower,
         "wire": {"mac": WIRE_MAC},
@@ -391,8 +403,8 @@ def random_vm_scenario(seed: int, *, frames: int = 45) -> dict[str, Any]:
         "port": gen.port(),
         "hairpin": gen.chance(0.3),
         "config_after_up": gen.chance(0.2),
-        "frames": gen.vm_frames(devs, vlan_devs, frames),
-        "seed": seed,
+        "frames": frames(),
+        "seed": gen.seed,
     }
 
 
@@ -409,17 +421,7 @@ def random_scenario(seed: int, *, frames: int = 20, vlans: bool = False) -> dict
     if gen.chance(0.06):
         lower["mtu"] = gen.rng.choice([1000, 1279])  # every device inherits MTU < 1280
     gen.held = held_groups({"lower": lower, "devices": devs, "vlans": vlan_devs})
-    scenario: dict[str, Any] = {
-        "lower": lower,
-        "wire": {"mac": WIRE_MAC},
-        "devices": devs,
-        "vlans": vlan_devs,
-        "port": gen.port(),
-        "hairpin": gen.chance(0.3),
-        "config_after_up": gen.chance(0.2),
-        "frames": gen.frames(devs, frames),
-        "seed": seed,
-    }
+    scenario = _assemble(gen, lower, devs, vlan_devs, lambda: gen.frames(devs, frames))
     if gen.chance(0.05):
         scenario["lower"]["promisc"] = True
     if not vlan_devs:
