@@ -12,7 +12,7 @@ import pytest
 
 from macvlan_sim.cli.main import main
 from macvlan_sim.io.scenario import Scenario
-from macvlan_sim.io.topology import load_topology
+from macvlan_sim.io.topology import load_topology, parse_topology
 from macvlan_sim.verify import verify_kernel as verify
 from macvlan_sim.verify.kernel import harness
 from macvlan_sim.verify.randomize import random_scenario
@@ -200,3 +200,18 @@ def test_rule_coverage_is_reported() -> None:
     seen = verify.rules_exercised(verifications)
     assert {"M3", "M4", "U1", "U7", "S", "B", "Q2", "T2"} <= set(seen)
     assert set(seen) <= set(verify.ALL_RULES)
+
+
+def test_a_topology_keeps_its_mtus_in_the_kernel_scenario() -> None:
+    """MTUs decide all-nodes memberships (§8), so verify-kernel --topology carries them."""
+    topo = parse_topology(
+        "host ipv6 off\nlower eth0 address 02:00:00:00:00:01 mtu 1400\n"
+        "ip link add a link eth0 mtu 1200 type macvlan mode bridge\n"
+        "ip link add b link eth0 type macvlan mode vepa\n",
+        "t.topo",
+    )
+    scenario = verify.host_scenario_from_topology(topo)
+    assert scenario["lower"]["mtu"] == 1400
+    assert [d.get("mtu") for d in scenario["devices"]] == [1200, None]
+    ours = Scenario(scenario).build()[0]
+    assert ours.devices["a"].mtu == 1200 and ours.devices["b"].mtu == 1400

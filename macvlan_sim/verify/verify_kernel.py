@@ -24,7 +24,8 @@ from typing import Any
 
 from macvlan_sim.io.scenario import Scenario
 from macvlan_sim.io.topology import Topology
-from macvlan_sim.model.devices import MacvlanDevice, VlanDevice
+from macvlan_sim.model.constants import DEFAULT_MTU
+from macvlan_sim.model.devices import MacvlanDevice, NetDevice, VlanDevice
 from macvlan_sim.model.errors import SimError
 from macvlan_sim.model.mac import format_mac
 from macvlan_sim.verify import hash_fp
@@ -163,7 +164,11 @@ def host_scenario_from_topology(topo: Topology) -> dict[str, Any]:
     assert host.lower is not None and host.wire is not None
     rename = {host.lower.name: LOWER}
     scenario: dict[str, Any] = {
-        "lower": {"mac": format_mac(host.lower.mac), "promisc": host.lower.user_promisc},
+        "lower": {
+            "mac": format_mac(host.lower.mac),
+            "promisc": host.lower.user_promisc,
+            **({"mtu": host.lower.mtu} if host.lower.mtu != DEFAULT_MTU else {}),
+        },
         "wire": {"mac": format_mac(host.wire.mac)},
         "hairpin": topo.hairpin,
         "vlans": [],
@@ -195,7 +200,7 @@ def _vlan_spec(dev: VlanDevice, rename: dict[str, str]) -> dict[str, Any]:
         )
         if on
     ]
-    return {
+    spec = {
         "name": dev.name,
         "link": rename.get(dev.link.name, dev.link.name),
         "id": dev.vid,
@@ -204,6 +209,7 @@ def _vlan_spec(dev: VlanDevice, rename: dict[str, str]) -> dict[str, Any]:
         "mac": format_mac(dev.mac),
         "up": dev.up,
     }
+    return _with_mtu(spec, dev)
 
 
 def _macvlan_spec(dev: MacvlanDevice, rename: dict[str, str]) -> dict[str, Any]:
@@ -223,6 +229,13 @@ def _macvlan_spec(dev: MacvlanDevice, rename: dict[str, str]) -> dict[str, Any]:
     sources = dev.port.source_list(dev)
     if sources:
         spec["macaddr"] = [format_mac(m) for m in reversed(sources)]
+    return _with_mtu(spec, dev)
+
+
+def _with_mtu(spec: dict[str, Any], dev: NetDevice) -> dict[str, Any]:
+    """Carry a device's own MTU (it decides its all-nodes membership, spec §8)."""
+    if dev.link is not None and dev.mtu != dev.link.mtu:
+        spec["mtu"] = dev.mtu
     return spec
 
 
