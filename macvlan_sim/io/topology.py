@@ -12,7 +12,9 @@ A file declares the lower device with a ``lower`` line, then uses iproute2 synta
     ip link set mv0 up
     ip maddr add 01:00:5e:00:00:fb dev mv0
 
-The leading ``ip`` is optional; ``#`` starts a comment. Because every line is applied as the
+``mtu N`` on ``ip link add``/``ip link set`` is applied: it decides whether a device holds
+IPv6 all-nodes (from 1280 up, spec §8; ``host ipv6 off`` is ``disable_ipv6=1``, which keeps
+that membership). The leading ``ip`` is optional; ``#`` starts a comment. Because every line is applied as the
 kernel would apply it, order-dependent behaviour (a MAC conflict found at ``up``, stale port
 filters, bucket order) comes out as on the real host. Any error names the file and line.
 """
