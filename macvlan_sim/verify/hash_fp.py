@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from macvlan_sim.model.constants import BROADCAST_MAC
+from macvlan_sim.model.constants import BROADCAST_MAC, GOLDEN_RATIO_32
 from macvlan_sim.model.mac import format_mac, is_group, parse_mac
 
 #: CI fails when excused copies exceed this share of the kernel's multicast copies.
@@ -54,50 +54,59 @@ def _key(mac: bytes) -> int:
     return int.from_bytes(mac[2:6], "little")
 
 
-_search = None
+_GOLDEN = np.uint32(GOLDEN_RATIO_32)
+_SHIFT = np.uint32(32 - 8)
+
+
+def _salt_search(members, accepted, rejected):  # pragma: no cover - runs compiled
+    """The first salt (0 .. 2**32-1) under which every ``accepted`` key hashes onto a bit
+    of ``members`` and no ``rejected`` key does, or -1. Plain Python numba compiles."""
+    n = len(members)
+    bits = np.empty(n, np.uint32)
+    for salt64 in range(1 << 32):
+        salt = np.uint32(salt64)
+        for i in range(n):
+            bits[i] = np.uint32((members[i] ^ salt) * _GOLDEN) >> _SHIFT
+        ok = True
+        for g in accepted:
+            b = np.uint32((g ^ salt) * _GOLDEN) >> _SHIFT
+            hit = False
+            for i in range(n):
+                if bits[i] == b:
+                    hit = True
+                    break
+            if not hit:
+                ok = False
+                break
+        if ok:
+            for g in rejected:
+                b = np.uint32((g ^ salt) * _GOLDEN) >> _SHIFT
+                for i in range(n):
+                    if bits[i] == b:
+                        ok = False
+                        break
+                if not ok:
+                    break
+        if ok:
+            return salt64
+    return -1
+
+
+_compiled = None
 
 
 def _compiled_search():
-    """The exhaustive salt search, compiled once (numba; cached on disk)."""
-    global _search
-    if _search is None:
+    """:func:`_salt_search` compiled by numba once per process (cached on disk where the
+    package directory is writable)."""
+    global _compiled
+    if _compiled is None:
         from numba import njit
 
-        @njit(cache=True)
-        def search(members, accepted, rejected):  # pragma: no cover - compiled
-            golden = np.uint32(0x61C88647)
-            n = len(members)
-            bits = np.empty(n, np.uint32)
-            for salt64 in range(1 << 32):
-                salt = np.uint32(salt64)
-                for i in range(n):
-                    bits[i] = np.uint32((members[i] ^ salt) * golden) >> np.uint32(24)
-                ok = True
-                for g in accepted:
-                    b = np.uint32((g ^ salt) * golden) >> np.uint32(24)
-                    hit = False
-                    for i in range(n):
-                        if bits[i] == b:
-                            hit = True
-                            break
-                    if not hit:
-                        ok = False
-                        break
-                if ok:
-                    for g in rejected:
-                        b = np.uint32((g ^ salt) * golden) >> np.uint32(24)
-                        for i in range(n):
-                            if bits[i] == b:
-                                ok = False
-                                break
-                        if not ok:
-                            break
-                if ok:
-                    return salt64
-            return -1
-
-        _search = search
-    return _search
+        try:
+            _compiled = njit(cache=True)(_salt_search)
+        except RuntimeError:  # no writable cache location: compile in memory only
+            _compiled = njit(_salt_search)
+    return _compiled
 
 
 def consistent_salt(
