@@ -1,7 +1,14 @@
 """Random scenarios for ``verify-kernel --random``: small topologies and frames chosen to reach
 every rule of the spec (every mode and flag, source lists, joins, allmulti/promisc, down
 devices, bcqueuelen 0, bclim −1/0/2, hairpin, TX from every mode, VLAN tags, PAUSE, runts,
-multicast IPv4 fragments, MAC conflicts and refused devices).
+multicast IPv4 fragments, MAC conflicts and refused devices), and the states the spec's
+corrections are about: devices and lowers with MTUs under 1280, frames to every group some
+device holds (the automatic ones of §8 and those VLAN devices add, computed from the built
+topology), and groups nobody holds.
+
+:func:`random_vm_scenario` makes VLAN/NIC scenarios for the qemu oracle: never-up VLAN devices
+carrying macvlans, VLAN devices on macvlans sending broadcasts, QinQ, passthru on VLANs and a
+filtering NIC lower.
 
 Addresses come from small pools so that frames hit devices, sources collide with listed ones,
 and occasionally two devices want the same MAC. Scenarios are plain JSON objects in the
