@@ -14,9 +14,10 @@ A file declares the lower device with a ``lower`` line, then uses iproute2 synta
 
 ``mtu N`` on ``ip link add``/``ip link set`` is applied: it decides whether a device holds
 IPv6 all-nodes (from 1280 up, spec §8; ``host ipv6 off`` is ``disable_ipv6=1``, which keeps
-that membership). The leading ``ip`` is optional; ``#`` starts a comment. Because every line is applied as the
-kernel would apply it, order-dependent behaviour (a MAC conflict found at ``up``, stale port
-filters, bucket order) comes out as on the real host. Any error names the file and line.
+that membership). The leading ``ip`` is optional; ``#`` starts a comment. Because every line
+is applied as the kernel would apply it, order-dependent behaviour (a MAC conflict found at
+``up``, stale port filters, bucket order) comes out as on the real host. Any error names the
+file and line.
 """
 
 from __future__ import annotations
