@@ -76,6 +76,9 @@ class NetDevice:
     #: counting "no protocol handler" drops on it.
     observe_stack: bool = False
     broadcast: bytes = BROADCAST_MAC
+    #: IPv6 (with IPv6 on) dropped its link-layer joins at a down (``ipv6_mc_down``); they
+    #: come back at the next up (``ipv6_mc_up``).
+    ipv6_mc_dropped: bool = False
 
     kind = "device"
 

@@ -52,10 +52,11 @@ def set_allmulti(dev: NetDevice, inc: int) -> None:
 
 
 def _change_rx_flags(dev: NetDevice, *, promisc_change: bool) -> None:
-    """``ndo_change_rx_flags`` of macvlan and VLAN devices: pass the change to the lower while
-    the device is up (a passthru macvlan does not pass PROMISC on: it manages that itself)."""
+    """``ndo_change_rx_flags``: a macvlan passes the change to its lower only while it is up
+    (and a passthru macvlan not PROMISC: it manages that itself); a VLAN device passes it to
+    its real device whether up or down (6.18's ``vlan_dev_change_rx_flags``, §17)."""
     target = _sync_target(dev)
-    if target is None or not dev.up:
+    if target is None or (isinstance(dev, MacvlanDevice) and not dev.up):
         return
     if promisc_change:
         if isinstance(dev, MacvlanDevice) and dev.port is not None and dev.port.passthru:

@@ -35,7 +35,15 @@ from .netlink import (
     errno_name,
 )
 from .netns import private_netns, sigterm_raises
-from .sockets import PACKET_OUTGOING, PKTTYPES, Capture, Injector, Observer, write_sysctl
+from .sockets import (
+    PACKET_OUTGOING,
+    PKTTYPES,
+    Capture,
+    Injector,
+    Observer,
+    read_memberships,
+    write_sysctl,
+)
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +111,7 @@ class DeviceSpec:
     allmulti: bool = False
     promisc: bool = False
     bcqueuelen: int | None = None
+    mtu: int | None = None
 
 
 @dataclass
@@ -114,6 +123,7 @@ class VlanSpec:
     vid: int
     protocol: str = "802.1Q"
     up: bool = True
+    mtu: int | None = None
 
 
 @dataclass
@@ -131,6 +141,7 @@ class ScenarioSpec:
 
     lower_mac: str
     lower_promisc: bool
+    lower_mtu: int | None
     wire_mac: str
     vlans: list[VlanSpec]
     devices: list[DeviceSpec]
@@ -143,6 +154,10 @@ class ScenarioSpec:
 
 def _mac(text: str) -> str:
     return fr.format_mac(fr.parse_mac(text))
+
+
+def _mtu(obj: dict[str, Any]) -> int | None:
+    return int(obj["mtu"]) if obj.get("mtu") is not None else None
 
 
 def parse_scenario(scenario: dict[str, Any]) -> ScenarioSpec:
@@ -181,6 +196,7 @@ def parse_scenario(scenario: dict[str, Any]) -> ScenarioSpec:
             vid=int(v["id"]),
             protocol=v.get("protocol", "802.1Q"),
             up=bool(v.get("up", True)),
+            mtu=_mtu(v),
         )
         for v in scenario.get("vlans") or []
     ]
@@ -208,6 +224,7 @@ def parse_scenario(scenario: dict[str, Any]) -> ScenarioSpec:
                 allmulti=bool(d.get("allmulti", False)),
                 promisc=bool(d.get("promisc", False)),
                 bcqueuelen=d.get("bcqueuelen"),
+                mtu=_mtu(d),
             )
         )
     frames = [
@@ -217,6 +234,7 @@ def parse_scenario(scenario: dict[str, Any]) -> ScenarioSpec:
     return ScenarioSpec(
         lower_mac=_mac(lower.get("mac", DEFAULT_LOWER_MAC)),
         lower_promisc=bool(lower.get("promisc", False)),
+        lower_mtu=_mtu(lower),
         wire_mac=_mac(wire.get("mac", DEFAULT_WIRE_MAC)),
         vlans=vlans,
         devices=devices,
@@ -330,6 +348,12 @@ class _Run:
         op = f"veth {LOWER}({spec.lower_mac}) <-> {WIRE}({spec.wire_mac})"
         rtnl.add_veth(LOWER, spec.lower_mac, WIRE, spec.wire_mac)  # no veth: nothing to run
         self.setup_log.append({"op": op, "ok": True})
+        if spec.lower_mtu is not None:  # both ends, as the emulator's cable has one MTU
+            for end in (LOWER, WIRE):
+                self._step(
+                    f"{end} mtu {spec.lower_mtu}",
+                    functools.partial(rtnl.set_mtu, end, spec.lower_mtu),
+                )
         self._step(f"{WIRE} up", functools.partial(rtnl.set_up, WIRE))
         self._step(f"{LOWER} up", functools.partial(rtnl.set_up, LOWER))
         if spec.lower_promisc:
@@ -340,7 +364,7 @@ class _Run:
         for v in spec.vlans:
             op = f"vlan {v.name} link {v.link} id {v.vid} protocol {v.protocol}"
             try:
-                rtnl.add_vlan(v.name, v.link, v.vid, v.protocol)
+                rtnl.add_vlan(v.name, v.link, v.vid, v.protocol, v.mtu)
             except NetlinkError as exc:
                 if exc.code == errno.EOPNOTSUPP:
                     raise Unsupported(
@@ -367,6 +391,7 @@ class _Run:
                     macaddr=d.macaddr,
                     bcqueuelen=d.bcqueuelen if d.bcqueuelen is not None else spec.bcqueuelen,
                     bclim=spec.bclim,
+                    mtu=d.mtu,
                 ),
             )
         if spec.bclim is not None:
@@ -402,6 +427,15 @@ class _Run:
             entry["errno"] = "EOPNOTSUPP"
             entry["read_back"] = got
         self.setup_log.append(entry)
+
+    def read_topology(self, devices: list[str]) -> dict[str, dict[str, Any]]:
+        """Each device's real multicast list and effective promiscuity/allmulti counts, as the
+        kernel holds them (the proof a hash-filter false positive needs, and the check of
+        the model's automatic memberships). Named and shaped like the VM oracle's."""
+        assert self.rtnl is not None
+        lists = read_memberships(self.netns)
+        counts = self.rtnl.flag_counts()
+        return {dev: {"mc": lists.get(dev, []), **counts.get(dev, {})} for dev in devices}
 
     # -- observation ---------------------------------------------------------------------------
 
@@ -531,6 +565,7 @@ class _Run:
         if late and out_frames:
             out_frames[-1].setdefault("errors", []).extend(self._stray(c, "late", 0) for c in late)
 
+        topology = self.read_topology(devices)
         final = self.rtnl.stats()
         after: dict[str, dict[str, int]] = {}
         for dev in devices:
@@ -540,6 +575,7 @@ class _Run:
             "frames": out_frames,
             "counters": {"after": after},
             "setup": self.setup_log,
+            "topology": topology,
         }
         if result_errors:
             result["errors"] = result_errors
