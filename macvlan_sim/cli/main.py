@@ -71,7 +71,7 @@ def cmd_topology_show(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------------- replay
 def cmd_replay(args: argparse.Namespace) -> int:
-    from macvlan_sim.cli.replay import Replayer
+    from macvlan_sim.io.replay import Replayer
     from macvlan_sim.datapath.engine import Engine
     from macvlan_sim.io.capture import CaptureWriter, ethernet_frames, open_capture
 

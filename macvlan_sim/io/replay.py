@@ -1,4 +1,4 @@
-"""Replaying a capture through the engine: every Ethernet frame enters the lower from the wire;
+"""Replaying a capture through the exact engine: every Ethernet frame enters the lower from the wire;
 per-point statistics are gathered and, optionally, one pcap per observation point is written.
 
 This layer only moves records between a reader, the engine and writers; the decisions are the
@@ -97,6 +97,19 @@ def fate_of(outcome: FrameOutcome, lower: str) -> str:
     return "seen by the lower's tap only"
 
 
+def account_outcome(st: ReplayStats, outcome: FrameOutcome, lower: str) -> None:
+    """Add one finished frame's fate, receptions and drops to the totals (both engines)."""
+    st.fates[fate_of(outcome, lower)] += 1
+    for r in outcome.receptions:
+        ps = st.points[r.point]
+        ps.frames += 1
+        ps.bytes += len(r.data)
+        ps.pkttypes[r.pkttype.word] += 1
+        ps.queued += r.queued
+    for d in outcome.drops:
+        st.drops[d.reason] += 1
+
+
 def point_filename(point: str) -> str:
     """``lower:stack`` → ``lower-stack.pcap``; anything odd in a name becomes ``_``."""
     return re.sub(r"[^A-Za-z0-9._@-]", "_", point.replace(":", "-")) + ".pcap"
@@ -143,18 +156,10 @@ class Replayer:
             self._account(outcome, record.timestamp_ns)
 
     def _account(self, outcome: FrameOutcome, ts: int) -> None:
-        st = self.stats
-        st.fates[fate_of(outcome, self._lower)] += 1
-        for r in outcome.receptions:
-            ps = st.points[r.point]
-            ps.frames += 1
-            ps.bytes += len(r.data)
-            ps.pkttypes[r.pkttype.word] += 1
-            ps.queued += r.queued
-            if self.open_writer is not None and self.out_dir is not None:
+        account_outcome(self.stats, outcome, self._lower)
+        if self.open_writer is not None and self.out_dir is not None:
+            for r in outcome.receptions:
                 self._writer(r.point).write(ts, r.wire_bytes)
-        for d in outcome.drops:
-            st.drops[d.reason] += 1
 
     def _writer(self, point: str) -> PointWriter:
         writer = self.writers.get(point)
