@@ -1,0 +1,186 @@
+"""The trace index: where every Ethernet record of a capture is, without reading it whole.
+
+A classic pcap file is mapped (``mmap``) and its record headers walked by a compiled loop
+(:func:`macvlan_sim.fast.kernels.walk_pcap`), a chunk of records at a time: each chunk is
+four arrays (offset of the frame bytes, captured and original length, timestamp) into the
+mapped file. Memory is the chunk's arrays; the file's pages are the page cache's.
+
+Everything the walk does not take — pcapng, a link type other than Ethernet, or the first
+irregular record of a pcap (caplen > len, runt, oversized, truncated) — is read by the capture
+reader (:mod:`macvlan_sim.io.capture.reader`) from that record on, so errors, ``--keep-going``
+skips and their counts are the reader's, word for word. Its records are packed into chunks of
+the same shape.
+
+A shard (for Dask) is a byte range of a pcap file starting and ending at record boundaries;
+:func:`shard_bounds` finds them by walking the headers once (16 bytes read per record).
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from macvlan_sim.fast import kernels
+from macvlan_sim.io.capture import (
+    LINKTYPE_ETHERNET,
+    MAX_CAPLEN,
+    CaptureError,
+    ethernet_frames,
+    open_capture,
+)
+from macvlan_sim.model.constants import ETH_HLEN
+
+#: Records per chunk by default: 1 Mi records is ~40 MiB of index arrays.
+DEFAULT_CHUNK = 1 << 20
+
+
+@dataclass
+class Chunk:
+    """Records ``first .. first + len - 1`` (frame numbers among the Ethernet records)."""
+
+    buf: np.ndarray
+    offsets: np.ndarray
+    caplens: np.ndarray
+    origlens: np.ndarray
+    stamps: np.ndarray
+    first: int
+
+    def __len__(self) -> int:
+        return int(self.offsets.shape[0])
+
+    def frame(self, i: int) -> bytes:
+        start = int(self.offsets[i])
+        return self.buf[start : start + int(self.caplens[i])].tobytes()
+
+
+@dataclass
+class TraceIndex:
+    """Iterate :meth:`chunks`; afterwards ``skipped`` holds the reader's skip counts."""
+
+    path: str
+    keep_going: bool = False
+    chunk_records: int = DEFAULT_CHUNK
+    start: int | None = None
+    end: int | None = None
+    #: Frames before ``start`` (a shard's frame numbers continue the file's).
+    base: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)
+    #: Frames read through the capture reader rather than the compiled walk.
+    read_by_reader: int = 0
+
+    def chunks(self) -> Iterator[Chunk]:
+        reader = open_capture(self.path, keep_going=self.keep_going)
+        fmt = reader.format
+        regular = fmt == "pcap" and reader.linktypes == (LINKTYPE_ETHERNET,)
+        big = reader.byte_order == "big"
+        nano = bool(getattr(reader, "nanosecond", False))
+        reader.close()
+        done = 0
+        if regular:
+            for chunk in self._walk(big, nano):
+                done += len(chunk)
+                yield chunk
+            if self._walk_status == kernels.WALK_END:
+                return
+            if self.start is not None:
+                raise CaptureError(self.path, "irregular record inside a shard", offset=self._pos)
+        yield from self._by_reader(done)
+
+    # -- the compiled walk ----------------------------------------------------------------
+    def _walk(self, big: bool, nano: bool) -> Iterator[Chunk]:
+        self._walk_status = kernels.WALK_IRREGULAR
+        with open(self.path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            if size <= 24:
+                self._walk_status = kernels.WALK_END if size == 24 else kernels.WALK_IRREGULAR
+                return
+            mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        mm.madvise(mmap.MADV_SEQUENTIAL)
+        buf = np.frombuffer(mm, dtype=np.uint8)
+        pos = 24 if self.start is None else self.start
+        end = size if self.end is None else self.end
+        first = self.base
+        while True:
+            n = self.chunk_records
+            arrays = [np.empty(n, dtype=np.int64) for _ in range(4)]
+            count, pos, status = kernels.walk_pcap(
+                buf, pos, end, big, nano, ETH_HLEN, MAX_CAPLEN, *arrays
+            )
+            self._pos = pos
+            if count:
+                offsets, caplens, origlens, stamps = (a[:count] for a in arrays)
+                yield Chunk(buf, offsets, caplens, origlens, stamps, first)
+                first += count
+            if status != kernels.WALK_FULL:
+                self._walk_status = status
+                return
+
+    # -- the capture reader, for everything else -----------------------------------------
+    def _by_reader(self, already: int) -> Iterator[Chunk]:
+        """Frames ``already`` and on, through the reader (its first ``already`` records were
+        regular and indexed by the walk, so they are skipped here)."""
+        reader = open_capture(self.path, keep_going=self.keep_going)
+        with reader:
+            frames = ethernet_frames(reader)
+            first = already
+            for _ in range(already):
+                next(frames)
+            datas: list[bytes] = []
+            meta: list[tuple[int, int]] = []
+            for rec in frames:
+                datas.append(rec.data)
+                meta.append((rec.timestamp_ns, rec.orig_len))
+                if len(datas) == self.chunk_records:
+                    yield self._pack(datas, meta, first)
+                    first += len(datas)
+                    datas, meta = [], []
+            if datas:
+                yield self._pack(datas, meta, first)
+            self.skipped.update(reader.skipped)
+
+    def _pack(self, datas: list[bytes], meta: list[tuple[int, int]], first: int) -> Chunk:
+        self.read_by_reader += len(datas)
+        caplens = np.fromiter((len(d) for d in datas), dtype=np.int64, count=len(datas))
+        offsets = np.zeros(len(datas), dtype=np.int64)
+        np.cumsum(caplens[:-1], out=offsets[1:])
+        buf = np.frombuffer(b"".join(datas), dtype=np.uint8)
+        stamps = np.fromiter((m[0] for m in meta), dtype=np.int64, count=len(meta))
+        origlens = np.fromiter((m[1] for m in meta), dtype=np.int64, count=len(meta))
+        return Chunk(buf, offsets, caplens, origlens, stamps, first)
+
+
+def shard_bounds(path: str, shards: int) -> list[tuple[int, int, int]] | None:
+    """Split a regular Ethernet pcap into ``shards`` byte ranges at record boundaries:
+    (start, end, frames before start). None if the file is not one the walk can take whole
+    (pcapng, another link type, an irregular record): then it runs in one piece."""
+    reader = open_capture(path)
+    regular = reader.format == "pcap" and reader.linktypes == (LINKTYPE_ETHERNET,)
+    big = reader.byte_order == "big"
+    reader.close()
+    if not regular:
+        return None
+    size = os.path.getsize(path)
+    offsets: list[np.ndarray] = []
+    index = TraceIndex(path)
+    for chunk in index._walk(big, False):
+        offsets.append(chunk.offsets - 16)
+    if index._walk_status != kernels.WALK_END:
+        return None
+    total = sum(len(o) for o in offsets)
+    if total == 0:
+        return None
+    starts = np.concatenate(offsets)
+    cuts = [total * k // shards for k in range(shards)] + [total]
+    bounds = []
+    for k in range(shards):
+        lo, hi = cuts[k], cuts[k + 1]
+        if lo == hi:
+            continue
+        end = int(starts[hi]) if hi < total else size
+        bounds.append((int(starts[lo]), end, lo))
+    return bounds

@@ -1,0 +1,357 @@
+"""The fast replay: a trace through a topology, chunk by chunk, with the exact engine's answer.
+
+Per chunk: the index gives the records (:mod:`.index`), a compiled loop gives each frame its
+class (:mod:`.kernels`), new classes are probed by the exact engine (:mod:`.classes`), and
+frames of classes the engine must see one by one (reassembly, a stateful broadcast queue,
+truncated records, probes that disagree) are fed to an exact :class:`Engine` in order.
+Everything else is counted per class — frames and byte sums — and turned into statistics and
+counters once at the end, by multiplying each class's outcome. Per-point pcaps are gathered
+from the mapped file per chunk, in the exact engine's order. Memory is the chunk's arrays plus
+the class table, whatever the trace's size.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from macvlan_sim.datapath.counters import CounterBook
+from macvlan_sim.datapath.engine import Engine
+from macvlan_sim.datapath.outcome import FrameOutcome
+from macvlan_sim.fast import kernels
+from macvlan_sim.fast.classes import TPIDS, ClassBook, ClassReception, address_universe
+from macvlan_sim.fast.index import DEFAULT_CHUNK, Chunk, TraceIndex
+from macvlan_sim.io.capture import CaptureWriter
+from macvlan_sim.io.replay import ReplayStats, account_outcome, point_filename
+from macvlan_sim.io.topology import Topology, load_topology
+
+#: Sort key stride: reception j of frame i sorts as i * _STRIDE + j.
+_STRIDE = 1 << 20
+
+
+@dataclass
+class FastResult:
+    """What :func:`replay` returns: the statistics (same shape as the exact replay's),
+    per-device counters (a :class:`CounterBook`, like ``Engine.counters``), and how the work
+    was split between per-class arithmetic and the exact engine."""
+
+    stats: ReplayStats
+    counters: CounterBook
+    classes: int = 0
+    exact_frames: int = 0
+    exact_reasons: dict[str, int] = field(default_factory=dict)
+
+    def engine_json(self) -> dict[str, Any]:
+        return {
+            "name": "fast",
+            "classes": self.classes,
+            "exact_frames": self.exact_frames,
+            "exact_reasons": dict(sorted(self.exact_reasons.items())),
+        }
+
+
+class _Table:
+    """The open-addressing class table the compiled classifier fills (grows by doubling)."""
+
+    def __init__(self, capacity: int = 1 << 12) -> None:
+        self.keys = np.zeros((capacity, kernels.KEY_WORDS), dtype=np.uint64)
+        self.ids = np.full(capacity, -1, dtype=np.int64)
+        self.state = np.array([0, capacity - 1], dtype=np.int64)
+
+    def grow(self) -> None:
+        capacity = self.ids.shape[0] * 2
+        keys = np.zeros((capacity, kernels.KEY_WORDS), dtype=np.uint64)
+        ids = np.full(capacity, -1, dtype=np.int64)
+        kernels.rehash(self.keys, self.ids, keys, ids)
+        self.keys, self.ids = keys, ids
+        self.state[1] = capacity - 1
+
+
+class FastReplayer:
+    """Feed :class:`Chunk` objects, then :meth:`finish`. ``out_dir``: one pcap per point."""
+
+    def __init__(self, topology: Topology, out_dir: Path | None = None) -> None:
+        host = topology.host
+        self.lower = host.lower.name if host.lower else "lower"
+        self.engine = Engine(
+            host, drain=topology.drain, hairpin=topology.hairpin, keep_paths=False
+        )
+        self.book = ClassBook(
+            host, hairpin=topology.hairpin, queue_is_state=topology.drain != "frame"
+        )
+        self.universe = address_universe(host)
+        self.table = _Table()
+        self.stats = ReplayStats()
+        self.frames = np.zeros(0, dtype=np.int64)
+        self.byte_sums = np.zeros(0, dtype=np.float64)
+        self.exact_reasons: defaultdict[str, int] = defaultdict(int)
+        self._scalar = np.zeros(0, dtype=bool)
+        self._waiting: list[tuple[FrameOutcome, int]] = []
+        self.out_dir = out_dir
+        self.writers: dict[str, CaptureWriter] = {}
+        #: point -> [(class, reception number, reception)], and the middles' bytes.
+        self._point_refs: defaultdict[str, list[tuple[int, int, ClassReception]]] = defaultdict(
+            list
+        )
+        self._middles = bytearray()
+        self._middle_at: dict[bytes, int] = {}
+
+    # ------------------------------------------------------------------ per chunk
+    def feed(self, chunk: Chunk) -> None:
+        cls = self._classify(chunk)
+        n = len(chunk)
+        st = self.stats
+        st.records += n
+        st.frames_fed += n
+        st.truncated += int(np.count_nonzero(chunk.caplens < chunk.origlens))
+        scalar = self._scalar[cls]
+        fast = ~scalar
+        counts = np.bincount(cls[fast], minlength=len(self.book))
+        sums = np.bincount(cls[fast], weights=chunk.caplens[fast], minlength=len(self.book))
+        self.frames += counts
+        self.byte_sums += sums
+        exact = self._run_exact(chunk, np.flatnonzero(scalar), cls)
+        if self.out_dir is not None:
+            self._write_points(chunk, cls, fast, exact)
+
+    def _classify(self, chunk: Chunk) -> np.ndarray:
+        out = np.empty(len(chunk), dtype=np.int64)
+        before = len(self.book)
+        done = 0
+        while done < len(chunk):
+            sl = slice(done, None)
+            done += kernels.classify(
+                chunk.buf,
+                chunk.offsets[sl],
+                chunk.caplens[sl],
+                chunk.origlens[sl],
+                self.universe,
+                self.book.thresholds,
+                TPIDS,
+                self.table.keys,
+                self.table.ids,
+                self.table.state,
+                out[sl],
+            )
+            if done < len(chunk):
+                self.table.grow()
+        if int(self.table.state[0]) > before:
+            self._probe_new(chunk, out, before)
+        return out
+
+    def _probe_new(self, chunk: Chunk, cls: np.ndarray, before: int) -> None:
+        total = int(self.table.state[0])
+        sel = np.flatnonzero(cls >= before)
+        # The first member of each new class, and the one of most different length.
+        order = np.lexsort((sel, cls[sel]))
+        ordered = sel[order]
+        group = cls[ordered] - before
+        starts = np.searchsorted(group, np.arange(total - before))
+        ends = np.searchsorted(group, np.arange(total - before), side="right")
+        flags = self._class_flags(before, total)
+        for k in range(total - before):
+            members = ordered[starts[k] : ends[k]]
+            first = int(members[0])
+            lens = chunk.caplens[members]
+            far = int(members[np.argmax(np.abs(lens - lens[0]))])
+            reason = "" if not flags[k] else self._flag_reason(chunk, first)
+            outcome = self.book.add(chunk.frame(first), chunk.frame(far), reason)
+            self._register(before + k, outcome.receptions)
+        self._scalar = self.book.scalar_flags()
+        self.frames = np.concatenate([self.frames, np.zeros(total - before, dtype=np.int64)])
+        self.byte_sums = np.concatenate([self.byte_sums, np.zeros(total - before)])
+
+    def _class_flags(self, before: int, total: int) -> np.ndarray:
+        ids = self.table.ids
+        used = ids >= before
+        flags = np.zeros(total - before, dtype=bool)
+        word3 = self.table.keys[used, 3]
+        flags[ids[used] - before] = (word3 >> np.uint64(32)) & np.uint64(kernels.FLAG_SCALAR) != 0
+        return flags
+
+    @staticmethod
+    def _flag_reason(chunk: Chunk, i: int) -> str:
+        if chunk.caplens[i] != chunk.origlens[i]:
+            return "truncated record (caplen < len)"
+        frame = chunk.frame(i)
+        if frame[0] & 1:
+            return "IPv4 group fragment (reassembly)"
+        return f"more than {kernels.MAX_TAGS} VLAN tags"
+
+    def _register(self, cid: int, receptions: tuple[ClassReception, ...]) -> None:
+        for j, r in enumerate(receptions):
+            self._point_refs[r.point].append((cid, j, r))
+            if r.middle not in self._middle_at:
+                self._middle_at[r.middle] = len(self._middles)
+                self._middles += r.middle
+
+    # ------------------------------------------------------------------ the exact engine
+    def _run_exact(
+        self, chunk: Chunk, rows: np.ndarray, cls: np.ndarray
+    ) -> defaultdict[str, list[tuple[int, int, bytes]]]:
+        """Frames the exact engine takes, in order; returns point -> (sort key, ts, bytes)."""
+        per_point: defaultdict[str, list[tuple[int, int, bytes]]] = defaultdict(list)
+        outcomes = self.book.outcomes
+        for i in rows.tolist():
+            ts = int(chunk.stamps[i])
+            out = self.engine.rx(chunk.frame(i), timestamp_ns=ts)
+            self.exact_reasons[outcomes[int(cls[i])].scalar] += 1
+            if out.pending:
+                self._waiting.append((out, ts))
+                continue
+            account_outcome(self.stats, out, self.lower)
+            if self.out_dir is not None:
+                for j, r in enumerate(out.receptions):
+                    per_point[r.point].append((i * _STRIDE + j, ts, r.wire_bytes))
+        return per_point
+
+    # ------------------------------------------------------------------ per-point pcaps
+    def _write_points(
+        self,
+        chunk: Chunk,
+        cls: np.ndarray,
+        fast: np.ndarray,
+        exact: defaultdict[str, list[tuple[int, int, bytes]]],
+    ) -> None:
+        order = np.argsort(cls, kind="stable")
+        counts = np.bincount(cls, minlength=len(self.book))
+        starts = np.concatenate([[0], np.cumsum(counts)])
+        middles = np.frombuffer(bytes(self._middles) or b"\0", dtype=np.uint8)
+        for point in sorted(set(self._point_refs) | set(exact)):
+            idx_parts, j_parts, refs = [], [], []
+            for cid, j, r in self._point_refs.get(point, ()):
+                if counts[cid] and not self._scalar[cid]:
+                    idx_parts.append(order[starts[cid] : starts[cid + 1]])
+                    j_parts.append(j)
+                    refs.append(r)
+            extra = exact.get(point, [])
+            if not idx_parts and not extra:
+                continue
+            self._write_point(chunk, point, idx_parts, j_parts, refs, extra, middles)
+
+    def _write_point(self, chunk, point, idx_parts, j_parts, refs, extra, middles) -> None:
+        writer = self._writer(point)
+        if idx_parts:
+            sizes = [len(p) for p in idx_parts]
+            idx = np.concatenate(idx_parts)
+            keys = idx * _STRIDE + np.repeat(np.array(j_parts, dtype=np.int64), sizes)
+            cut = np.repeat(np.array([r.cut for r in refs], dtype=np.int64), sizes)
+            mlen = np.repeat(np.array([len(r.middle) for r in refs], dtype=np.int64), sizes)
+            moff = np.repeat(
+                np.array([self._middle_at[r.middle] for r in refs], dtype=np.int64), sizes
+            )
+            o = np.argsort(keys, kind="stable")
+            idx, keys, cut, mlen, moff = idx[o], keys[o], cut[o], mlen[o], moff[o]
+        else:
+            idx = keys = cut = mlen = moff = np.zeros(0, dtype=np.int64)
+        pos = 0
+        for key, ts, data in extra:
+            stop = int(np.searchsorted(keys, key))
+            self._gather(writer, chunk, idx[pos:stop], cut[pos:stop], mlen[pos:stop],
+                         moff[pos:stop], middles)
+            writer.write(ts, data)
+            pos = stop
+        self._gather(writer, chunk, idx[pos:], cut[pos:], mlen[pos:], moff[pos:], middles)
+
+    @staticmethod
+    def _gather(writer, chunk, idx, cut, mlen, moff, middles) -> None:
+        if not len(idx):
+            return
+        caplens = chunk.caplens[idx]
+        size = int((caplens - cut + mlen).sum()) + 16 * len(idx)
+        out = np.empty(size, dtype=np.uint8)
+        written = kernels.gather_records(
+            chunk.buf, chunk.offsets[idx], caplens, chunk.stamps[idx], writer.nanosecond,
+            cut, middles, moff, mlen, out,
+        )
+        writer.write_raw(out[:written], len(idx))
+
+    def _writer(self, point: str) -> CaptureWriter:
+        writer = self.writers.get(point)
+        if writer is None:
+            assert self.out_dir is not None
+            writer = CaptureWriter(self.out_dir / point_filename(point))
+            self.writers[point] = writer
+        return writer
+
+    # ------------------------------------------------------------------ the end
+    def finish(self, skipped: Any = None) -> FastResult:
+        self.engine.run_workqueue()
+        for out, ts in self._waiting:
+            account_outcome(self.stats, out, self.lower)
+            if self.out_dir is not None:
+                for r in out.receptions:
+                    self._writer(r.point).write(ts, r.wire_bytes)
+        self._waiting.clear()
+        for writer in self.writers.values():
+            writer.close()
+        if skipped:
+            self.stats.skipped.update(skipped)
+        counters = self._class_totals()
+        for dev, per in self.engine.counters.totals.items():
+            for fld, value in per.items():
+                counters.add(dev, fld, value)
+        totals = counters.nonzero_totals()
+        self.stats.counters = {k: v for k, v in sorted(totals.items()) if v}
+        return FastResult(
+            self.stats,
+            counters,
+            classes=len(self.book),
+            exact_frames=sum(self.exact_reasons.values()),
+            exact_reasons={k: v for k, v in self.exact_reasons.items() if v},
+        )
+
+    def _class_totals(self) -> CounterBook:
+        """Each class's outcome times its frames (and its byte sum for byte counters)."""
+        st = self.stats
+        book = CounterBook()
+        for dev in self.engine.host.devices:
+            book.ensure(dev)
+        for cid, outcome in enumerate(self.book.outcomes):
+            n = int(self.frames[cid])
+            if not n or outcome.scalar:
+                continue
+            total_len = int(self.byte_sums[cid])
+            st.fates[outcome.fate] += n
+            for r in outcome.receptions:
+                ps = st.points[r.point]
+                ps.frames += n
+                ps.bytes += total_len + n * r.data_delta
+                ps.pkttypes[r.pkttype] += n
+                ps.queued += n * r.queued
+            for reason in outcome.drops:
+                st.drops[reason] += n
+            for (dev, fld), (slope, intercept) in outcome.counters.items():
+                book.add(dev, fld, slope * total_len + intercept * n)
+        return book
+
+
+def _topology(topology: Topology | str | Path) -> Topology:
+    return topology if isinstance(topology, Topology) else load_topology(topology)
+
+
+def replay(
+    trace: str | Path,
+    topology: Topology | str | Path,
+    *,
+    out_dir: str | Path | None = None,
+    keep_going: bool = False,
+    chunk_records: int = DEFAULT_CHUNK,
+) -> FastResult:
+    """Replay ``trace`` (a pcap/pcapng path) into the lower of ``topology`` (a topology file
+    path or a loaded :class:`Topology`), with the fast path. The result's ``counters`` equal
+    the exact engine's ``Engine.counters`` for the same replay; ``stats`` equal its
+    ``ReplayStats``."""
+    topo = _topology(topology)
+    out = Path(out_dir) if out_dir is not None else None
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+    replayer = FastReplayer(topo, out)
+    index = TraceIndex(str(trace), keep_going=keep_going, chunk_records=chunk_records)
+    for chunk in index.chunks():
+        replayer.feed(chunk)
+    return replayer.finish(index.skipped)
