@@ -71,9 +71,9 @@ def cmd_topology_show(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------------- replay
 def cmd_replay(args: argparse.Namespace) -> int:
-    from macvlan_sim.io.replay import Replayer
     from macvlan_sim.datapath.engine import Engine
     from macvlan_sim.io.capture import CaptureWriter, ethernet_frames, open_capture
+    from macvlan_sim.io.replay import Replayer
 
     topo = _load_topology(args.topology)
     engine = Engine(topo.host, drain=topo.drain, hairpin=topo.hairpin, keep_paths=False)

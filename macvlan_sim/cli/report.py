@@ -8,8 +8,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from macvlan_sim.io.replay import ReplayStats, point_filename
 from macvlan_sim.datapath.counters import FIELDS
+from macvlan_sim.io.replay import ReplayStats, point_filename
 
 _PKTTYPES = ("host", "broadcast", "multicast", "otherhost", "outgoing")
 

@@ -1,5 +1,6 @@
-"""Replaying a capture through the exact engine: every Ethernet frame enters the lower from the wire;
-per-point statistics are gathered and, optionally, one pcap per observation point is written.
+"""Replaying a capture through the exact engine: every Ethernet frame enters the lower from
+the wire; per-point statistics are gathered and, optionally, one pcap per observation point is
+written.
 
 This layer only moves records between a reader, the engine and writers; the decisions are the
 engine's. Every input record is accounted for: fed to the engine (and then received somewhere
