@@ -74,7 +74,9 @@ class _Table:
 class FastReplayer:
     """Feed :class:`Chunk` objects, then :meth:`finish`. ``out_dir``: one pcap per point."""
 
-    def __init__(self, topology: Topology, out_dir: Path | None = None) -> None:
+    def __init__(
+        self, topology: Topology, out_dir: Path | None = None, *, defer_exact: bool = False
+    ) -> None:
         host = topology.host
         self.lower = host.lower.name if host.lower else "lower"
         self.engine = Engine(
@@ -99,6 +101,10 @@ class FastReplayer:
         )
         self._middles = bytearray()
         self._middle_at: dict[bytes, int] = {}
+        #: With ``defer_exact`` (a shard), frames for the exact engine are only listed, as
+        #: (file offset, caplen, timestamp) arrays, for whoever runs them in trace order.
+        self.defer_exact = defer_exact
+        self.deferred: list[np.ndarray] = []
 
     # ------------------------------------------------------------------ per chunk
     def feed(self, chunk: Chunk) -> None:
@@ -114,7 +120,14 @@ class FastReplayer:
         sums = np.bincount(cls[fast], weights=chunk.caplens[fast], minlength=len(self.book))
         self.frames += counts
         self.byte_sums += sums
-        exact = self._run_exact(chunk, np.flatnonzero(scalar), cls)
+        rows = np.flatnonzero(scalar)
+        if self.defer_exact:
+            for i in rows.tolist():
+                self.exact_reasons[self.book.outcomes[int(cls[i])].scalar] += 1
+            picked = (chunk.offsets[rows], chunk.caplens[rows], chunk.stamps[rows])
+            self.deferred.append(np.stack(picked, axis=1))
+            return
+        exact = self._run_exact(chunk, rows, cls)
         if self.out_dir is not None:
             self._write_points(chunk, cls, fast, exact)
 

@@ -57,6 +57,26 @@ class ReplayStats:
     skipped: Counter[str] = field(default_factory=Counter)
     counters: dict[str, dict[str, int]] = field(default_factory=dict)
 
+    def add(self, other: ReplayStats) -> None:
+        """Add another part's totals (a shard of the same trace); counters are added too."""
+        self.records += other.records
+        self.frames_fed += other.frames_fed
+        self.truncated += other.truncated
+        self.runts += other.runts
+        for name, ps in other.points.items():
+            mine = self.points[name]
+            mine.frames += ps.frames
+            mine.bytes += ps.bytes
+            mine.pkttypes.update(ps.pkttypes)
+            mine.queued += ps.queued
+        self.drops.update(other.drops)
+        self.fates.update(other.fates)
+        self.skipped.update(other.skipped)
+        for dev, per in other.counters.items():
+            mine_c = self.counters.setdefault(dev, {})
+            for fld, value in per.items():
+                mine_c[fld] = mine_c.get(fld, 0) + value
+
     @property
     def accounted(self) -> int:
         return self.frames_fed + self.runts + sum(self.skipped.values())
@@ -70,7 +90,7 @@ class ReplayStats:
                 "skipped": dict(self.skipped) | ({"runt": self.runts} if self.runts else {}),
                 "accounted": self.accounted,
             },
-            "fates": dict(self.fates),
+            "fates": dict(sorted(self.fates.items())),
             "points": {
                 name: {
                     "frames": st.frames,
@@ -80,7 +100,7 @@ class ReplayStats:
                 }
                 for name, st in sorted(self.points.items())
             },
-            "drops": dict(self.drops),
+            "drops": dict(sorted(self.drops.items())),
             "counters": self.counters,
         }
 
