@@ -70,16 +70,53 @@ def cmd_topology_show(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------- replay
+def _replay_topology_text(args: argparse.Namespace) -> tuple[str, str]:
+    """(topology text, where it came from): a file, the bundled default, or ``auto``."""
+    if args.topology == "auto":
+        from macvlan_sim.fast.addresses import unicast_destinations
+        from macvlan_sim.io.trace_topology import topology_from_counts
+
+        counts = unicast_destinations(args.trace, keep_going=args.keep_going)
+        return topology_from_counts(counts), f"auto (from {args.trace})"
+    if args.topology is None:
+        return default_topology_text(), "<bundled default topology>"
+    try:
+        return Path(args.topology).read_text(), args.topology
+    except OSError as exc:
+        raise SimError(f"{args.topology}: cannot read: {exc.strerror}") from None
+
+
 def cmd_replay(args: argparse.Namespace) -> int:
+    from macvlan_sim.io.topology import parse_topology
+
+    text, source = _replay_topology_text(args)
+    topo = parse_topology(text, source)
+    out_dir = Path(args.out) if args.out else None
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    if args.engine == "exact":
+        if args.workers or args.scheduler:
+            raise SimError("--workers and --scheduler need --engine fast")
+        stats, engine_info = _replay_exact(args, topo, out_dir), {"name": "exact"}
+    else:
+        stats, engine_info = _replay_fast(args, topo, text, out_dir)
+    if args.json:
+        extra = {"trace": str(args.trace), "engine": engine_info}
+        print(json.dumps(stats.as_json() | extra, indent=1))
+    else:
+        from macvlan_sim.cli.report import replay_report
+
+        replay_report(_stdout(), stats, str(args.trace), topo.source, out_dir)
+    _note_unmatched(stats, topo)
+    return 0
+
+
+def _replay_exact(args: argparse.Namespace, topo: Any, out_dir: Path | None) -> Any:
     from macvlan_sim.datapath.engine import Engine
     from macvlan_sim.io.capture import CaptureWriter, ethernet_frames, open_capture
     from macvlan_sim.io.replay import Replayer
 
-    topo = _load_topology(args.topology)
     engine = Engine(topo.host, drain=topo.drain, hairpin=topo.hairpin, keep_paths=False)
-    out_dir = Path(args.out) if args.out else None
-    if out_dir is not None:
-        out_dir.mkdir(parents=True, exist_ok=True)
     replayer = Replayer(engine, CaptureWriter if out_dir else None, out_dir)
     with open_capture(args.trace, keep_going=args.keep_going) as reader:
         records = ethernet_frames(reader)
@@ -87,13 +124,87 @@ def cmd_replay(args: argparse.Namespace) -> int:
             replayer.feed(records)
         else:
             _feed_with_progress(replayer, records, reader)
-        stats = replayer.finish(reader.skipped)
-    if args.json:
-        print(json.dumps(stats.as_json() | {"trace": str(args.trace)}, indent=1))
-    else:
-        from macvlan_sim.cli.report import replay_report
+        return replayer.finish(reader.skipped)
 
-        replay_report(_stdout(), stats, str(args.trace), topo.source, out_dir)
+
+def _replay_fast(
+    args: argparse.Namespace, topo: Any, text: str, out_dir: Path | None
+) -> tuple[Any, dict[str, Any]]:
+    if args.workers or args.scheduler:
+        from macvlan_sim.fast.shards import replay_on_dask
+
+        if out_dir is not None:
+            raise SimError("--out writes pcaps in one process: leave out --workers/--scheduler")
+        result = replay_on_dask(
+            args.trace,
+            text,
+            workers=args.workers or 1,
+            scheduler=args.scheduler,
+            keep_going=args.keep_going,
+        )
+    else:
+        from macvlan_sim.fast import replay
+
+        result = replay(args.trace, topo, out_dir=out_dir, keep_going=args.keep_going)
+    return result.stats, result.engine_json()
+
+
+def _note_unmatched(stats: Any, topo: Any) -> None:
+    """One line when no unicast frame reached a macvlan: the topology does not fit the trace."""
+    names = [d.name for d in topo.host.macvlans()]
+    matched = any(stats.points[n].pkttypes.get("host") for n in names if n in stats.points)
+    if stats.frames_fed and not matched:
+        print(
+            "macvlan-sim: note: no unicast frame matched any macvlan of this topology; "
+            "`--topology auto` builds one from the trace's own addresses",
+            file=sys.stderr,
+        )
+
+
+# ---------------------------------------------------------------------- gen
+def cmd_gen(args: argparse.Namespace) -> int:
+    from macvlan_sim.fast.synthetic import Shares, generate, parse_sizes, topology_text
+    from macvlan_sim.io.topology import parse_topology
+
+    shares = Shares(
+        broadcast=args.broadcast,
+        multicast=args.multicast,
+        unknown=args.unknown,
+        tagged=args.tagged,
+        source=args.source,
+        hairpin=args.hairpin,
+    )
+    shares.check()
+    text = topology_text(args.devices, shares, tuple(args.modes.split(",")))
+    parse_topology(text, "<generated topology>")  # bad modes fail here, before writing
+    sizes = parse_sizes(args.sizes)
+    generate(
+        args.trace,
+        frames=args.frames,
+        devices=args.devices,
+        sizes=sizes,
+        shares=shares,
+        seed=args.seed,
+    )
+    topo_path = args.topology_out or str(Path(args.trace).with_suffix(".topo"))
+    Path(topo_path).write_text(text)
+    print(f"wrote {args.frames} frames to {args.trace} and their topology to {topo_path}")
+    return 0
+
+
+def cmd_topology_from_trace(args: argparse.Namespace) -> int:
+    from macvlan_sim.fast.addresses import unicast_destinations
+    from macvlan_sim.io.topology import parse_topology
+    from macvlan_sim.io.trace_topology import topology_from_counts
+
+    modes = tuple(args.modes.split(","))
+    counts = unicast_destinations(args.trace, keep_going=args.keep_going)
+    text = topology_from_counts(counts, modes=modes, devices=args.devices)
+    parse_topology(text, f"<topology from {args.trace}>")
+    if args.output:
+        Path(args.output).write_text(text)
+    else:
+        print(text, end="")
     return 0
 
 
@@ -138,7 +249,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     rp = sub.add_parser("replay", help="replay a pcap/pcapng trace into the lower")
     rp.add_argument("trace", help="pcap or pcapng file")
-    rp.add_argument("--topology", help="topology file (default: the bundled one)")
+    rp.add_argument(
+        "--topology",
+        help="topology file (default: the bundled one); 'auto': macvlans for the trace's "
+        "busiest unicast MACs",
+    )
+    rp.add_argument(
+        "--engine",
+        choices=("fast", "exact"),
+        default="fast",
+        help="fast: vectorised, identical results (default); exact: the reference engine",
+    )
+    rp.add_argument("--workers", type=int, default=0, help="run shards on a local Dask cluster")
+    rp.add_argument("--scheduler", help="run shards on the Dask cluster at this address")
     rp.add_argument("--out", help="write one pcap per observation point into this directory")
     rp.add_argument("--json", action="store_true", help="print the statistics as JSON")
     rp.add_argument("--keep-going", action="store_true", help="skip and count bad records")
@@ -150,6 +273,27 @@ def build_parser() -> argparse.ArgumentParser:
     show = tp_sub.add_parser("show", help="apply a topology file and show the result")
     show.add_argument("file", nargs="?", help="topology file (default: the bundled one)")
     show.set_defaults(func=cmd_topology_show)
+    ft = tp_sub.add_parser("from-trace", help="a topology whose macvlans own a trace's MACs")
+    ft.add_argument("trace", help="pcap or pcapng file")
+    ft.add_argument("--modes", default="bridge", help="macvlan modes, taken in turn (a,b,...)")
+    ft.add_argument("--devices", type=int, default=64, help="at most this many macvlans")
+    ft.add_argument("-o", "--output", help="write the topology here instead of stdout")
+    ft.add_argument("--keep-going", action="store_true", help="skip and count bad records")
+    ft.set_defaults(func=cmd_topology_from_trace)
+
+    gn = sub.add_parser("gen", help="write a synthetic trace and the topology it is meant for")
+    gn.add_argument("trace", help="pcap file to write")
+    gn.add_argument("--frames", type=int, default=100_000)
+    gn.add_argument("--devices", type=int, default=256)
+    gn.add_argument("--sizes", default="64", help="frame size N, or a uniform range N-M")
+    gn.add_argument("--modes", default="bridge", help="macvlan modes, taken in turn (a,b,...)")
+    shares = ("broadcast", 0.1), ("multicast", 0.0), ("unknown", 0.05)
+    shares += ("tagged", 0.0), ("source", 0.0), ("hairpin", 0.0)
+    for share, default in shares:
+        gn.add_argument(f"--{share}", type=float, default=default, help=f"{share} share (0-1)")
+    gn.add_argument("--seed", type=int, default=0)
+    gn.add_argument("--topology-out", help="where to write the topology (default: TRACE.topo)")
+    gn.set_defaults(func=cmd_gen)
 
     _add_verify_kernel(sub)
     return parser
