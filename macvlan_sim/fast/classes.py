@@ -147,13 +147,27 @@ def _applies(shape: ClassOutcome, out: FrameOutcome) -> bool:
     return True
 
 
+class _ProbeEngine(Engine):
+    """The exact engine, noting whether a frame used a broadcast queue at all (even when the
+    flood then reached nobody): under a stateful queue such a frame's fate depends on the
+    frames before it."""
+
+    used_queue = False
+
+    def queued(self, skb: Any, port: Any) -> None:
+        self.used_queue = True
+        super().queued(skb, port)
+
+
 class ClassBook:
     """Outcomes of the classes met so far, computed by the exact engine on a private copy of
     the host (probing must not disturb the state the exact engine carries for scalar frames)."""
 
     def __init__(self, host: Host, *, hairpin: bool, queue_is_state: bool) -> None:
         self.thresholds = length_thresholds(host)
-        self.engine = Engine(copy.deepcopy(host), drain="frame", hairpin=hairpin, keep_paths=False)
+        self.engine = _ProbeEngine(
+            copy.deepcopy(host), drain="frame", hairpin=hairpin, keep_paths=False
+        )
         self.lower = host.lower.name if host.lower else "lower"
         self.queue_is_state = queue_is_state
         self.outcomes: list[ClassOutcome] = []
@@ -174,12 +188,13 @@ class ClassBook:
         assert first is not None and other is not None
         if len(other) == len(first):
             other = self._other_length(first)
+        self.engine.used_queue = False
         out1 = self.engine.rx(first)
         out2 = self.engine.rx(other) if other != first else out1
         shape = _shape(out1, self.lower)
         if shape is None:
             return ClassOutcome(scalar="outcome not expressible per class")
-        if self.queue_is_state and any(r.queued for r in shape.receptions):
+        if self.queue_is_state and self.engine.used_queue:
             return ClassOutcome(scalar="broadcast queue carries state")
         if (
             out2.pending

@@ -21,7 +21,8 @@ def exact_run(trace: Path, topo: Topology, out: Path, keep_going: bool = True) -
     with open_capture(trace, keep_going=keep_going) as reader:
         replayer.feed(ethernet_frames(reader))
         stats = replayer.finish(reader.skipped)
-    return {"stats": stats.as_json(), "counters": dict(engine.counters.totals), "pcaps": _files(out)}
+    counters = dict(engine.counters.totals)
+    return {"stats": stats.as_json(), "counters": counters, "pcaps": _files(out)}
 
 
 def fast_run(
