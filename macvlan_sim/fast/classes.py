@@ -29,7 +29,9 @@ import numpy as np
 
 from macvlan_sim.datapath.engine import Engine
 from macvlan_sim.datapath.outcome import FrameOutcome
+from macvlan_sim.fast import kernels
 from macvlan_sim.fast.kernels import MAX_TAGS
+from macvlan_sim.io.capture import MAX_CAPLEN
 from macvlan_sim.io.replay import fate_of
 from macvlan_sim.model.constants import ETH_HLEN, VLAN_HLEN, VLAN_TPIDS
 from macvlan_sim.model.host import Host
@@ -39,8 +41,8 @@ _ADDR = 12  # destination and source: never rewritten by the datapath
 
 def address_universe(host: Host) -> np.ndarray:
     """Every 6-byte value stored anywhere in the model (device, list, filter, source entry…),
-    as sorted uint64. Found by walking the model's objects rather than by listing fields, so
-    an address a future rule keeps is found too."""
+    as the hash set the classifier reads. Found by walking the model's objects rather than
+    by listing fields, so an address a future rule keeps is found too."""
     seen: set[int] = set()
     found: set[int] = set()
     todo: deque[Any] = deque([host])
@@ -61,7 +63,19 @@ def address_universe(host: Host) -> np.ndarray:
             slots = getattr(type(obj), "__slots__", ())
             todo.extend(getattr(obj, s) for s in slots if hasattr(obj, s))
             todo.extend(getattr(obj, "__dict__", {}).values())
-    return np.array(sorted(found), dtype=np.uint64)
+    values = np.array(sorted(found), dtype=np.uint64)
+    size = 16
+    while size < 4 * len(values):
+        size *= 2
+    table = np.zeros(size, dtype=np.uint64)
+    kernels.fill_set(values, table)
+    return table
+
+
+def length_classes(host: Host) -> np.ndarray:
+    """Length class of every length a record can have (``lclass[len]``)."""
+    lengths = np.arange(MAX_CAPLEN + 1)
+    return np.searchsorted(length_thresholds(host), lengths).astype(np.int16)
 
 
 def length_thresholds(host: Host) -> np.ndarray:
@@ -73,7 +87,7 @@ def length_thresholds(host: Host) -> np.ndarray:
     return np.array(sorted(values), dtype=np.int64)
 
 
-TPIDS = np.array(VLAN_TPIDS, dtype=np.uint32)
+TPIDS = VLAN_TPIDS
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,14 +117,19 @@ class ClassOutcome:
 
 
 def _transform(injected: bytes, wire: bytes) -> tuple[int, bytes] | None:
+    """(cut, middle) with ``wire == injected[:12] + middle + injected[12 + cut:]`` and the
+    longest common tail (found by bisection: a common tail's every suffix is common too)."""
     if wire[:_ADDR] != injected[:_ADDR]:
         return None
     a, b = injected[_ADDR:], wire[_ADDR:]
-    same = 0
-    limit = min(len(a), len(b))
-    while same < limit and a[len(a) - 1 - same] == b[len(b) - 1 - same]:
-        same += 1
-    return len(a) - same, b[: len(b) - same]
+    lo, hi = 0, min(len(a), len(b))
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if a[len(a) - mid :] == b[len(b) - mid :]:
+            lo = mid
+        else:
+            hi = mid - 1
+    return len(a) - lo, b[: len(b) - lo]
 
 
 def _shape(out: FrameOutcome, lower: str) -> ClassOutcome | None:
@@ -165,6 +184,7 @@ class ClassBook:
 
     def __init__(self, host: Host, *, hairpin: bool, queue_is_state: bool) -> None:
         self.thresholds = length_thresholds(host)
+        self.lclass_of = length_classes(host)
         self.engine = _ProbeEngine(
             copy.deepcopy(host), drain="frame", hairpin=hairpin, keep_paths=False
         )

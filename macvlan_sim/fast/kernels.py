@@ -25,11 +25,7 @@ UNKNOWN_UNICAST = np.uint64(1 << 62)
 #: A flag in the key that sends a frame's class to the exact engine whatever it is.
 FLAG_SCALAR = 0x8000
 MAX_TAGS = 2
-
-
-@njit(cache=True, nogil=True)
-def _u16be(buf, p):
-    return (np.uint32(buf[p]) << 8) | np.uint32(buf[p + 1])
+SET_MARK = np.uint64(1 << 63)
 
 
 @njit(cache=True, nogil=True)
@@ -80,65 +76,83 @@ def walk_pcap(buf, pos, end, big, nano, min_len, max_caplen, offsets, caplens, o
 
 
 @njit(cache=True, nogil=True)
-def _mac(buf, p):
-    v = np.uint64(0)
-    for i in range(6):
-        v = (v << 8) | np.uint64(buf[p + i])
-    return v
+def _mix(h):
+    h ^= h >> np.uint64(33)
+    h *= np.uint64(0xFF51AFD7ED558CCD)
+    h ^= h >> np.uint64(33)
+    return h
 
 
 @njit(cache=True, nogil=True)
 def _canon(mac, universe):
     """A group address stays itself (hash filters read its bits); a unicast address the model
-    never stores is every such address (rules only compare unicast addresses for equality)."""
-    if (mac >> 40) & 1:
+    never stores is every such address (rules only compare unicast addresses for equality).
+    ``universe`` is an open-addressing set (power-of-two size, 0 = empty slot)."""
+    if (mac >> np.uint64(40)) & np.uint64(1):
         return mac
-    i = np.searchsorted(universe, mac)
-    if i < universe.shape[0] and universe[i] == mac:
-        return mac
-    return UNKNOWN_UNICAST
+    mask = np.uint64(universe.shape[0] - 1)
+    slot = _mix(mac) & mask
+    marked = mac | SET_MARK
+    while True:
+        v = universe[slot]
+        if v == marked:
+            return mac
+        if v == 0:
+            return UNKNOWN_UNICAST
+        slot = (slot + np.uint64(1)) & mask
+
+
+@njit(cache=True, nogil=True)
+def fill_set(values, table):
+    """The open-addressing set :func:`_canon` reads: each value marked, 0 an empty slot."""
+    mask = np.uint64(table.shape[0] - 1)
+    for v in values:
+        slot = _mix(v) & mask
+        while table[slot] != 0:
+            slot = (slot + np.uint64(1)) & mask
+        table[slot] = v | SET_MARK
 
 
 @njit(cache=True, nogil=True)
 def _hash(k0, k1, k2, k3):
-    h = np.uint64(0x9E3779B97F4A7C15)
-    for k in (k0, k1, k2, k3):
-        h ^= k
-        h *= np.uint64(0xBF58476D1CE4E5B9)
-        h ^= h >> np.uint64(31)
-    return h
+    return _mix(_mix(_mix(k0 ^ _mix(k1)) ^ k2) ^ k3)
+
+
+@njit(cache=True, nogil=True)
+def _be(buf, p, n):
+    v = np.uint64(0)
+    for i in range(n):
+        v = (v << np.uint64(8)) | np.uint64(buf[p + i])
+    return v
 
 
 @njit(cache=True, nogil=True)
 def classify(
-    buf, offsets, caplens, origlens, universe, thresholds, tpids, table_keys, table_ids, state,
-    out
+    buf, offsets, caplens, origlens, universe, lclass_of, tpid_a, tpid_b, table_keys,
+    table_ids, state, out, counts, sums
 ):
     """Give each frame the id of its class (equal keys, equal class), adding new keys to the
-    table. ``state`` = [classes so far, table capacity mask]. Stops early (returns the count
-    done) when the table is over half full, so the caller can grow it and go on."""
+    table, and add each frame to its class's frame count and byte sum. ``state`` = [classes
+    so far, table capacity mask]; ``lclass_of[len]`` is the length class. Stops early
+    (returns the count done) when the table is half full, so the caller can grow it."""
     n = offsets.shape[0]
-    mask = state[1]
+    mask = np.uint64(state[1])
     for i in range(n):
-        if state[0] * 2 > mask:
+        if state[0] * 2 > state[1]:
             return i
         p = offsets[i]
         length = caplens[i]
-        dst = _mac(buf, p)
-        src = _mac(buf, p + 6)
+        dst = _be(buf, p, 6)
+        src = _be(buf, p + 6, 6)
         flags = 0
         # Tags and ethertype, as far as the receive path can look.
         ntags = 0
         q = p + 12
         last = p + length
-        etype = _u16be(buf, q) if q + 2 <= last else np.uint32(0)
+        etype = 0
         while q + 2 <= last:
-            etype = _u16be(buf, q)
-            is_tag = False
-            for t in tpids:
-                if etype == t:
-                    is_tag = True
-            if not is_tag:
+            etype = (np.int64(buf[q]) << 8) | np.int64(buf[q + 1])
+            if etype != tpid_a and etype != tpid_b:
                 break
             ntags += 1
             q += 4
@@ -147,23 +161,21 @@ def classify(
         meaningful = q + 2 - (p + 12)
         if etype < 0x600:
             meaningful += 2
-        if (dst >> 40) & 1 and etype == 0x0800:
+        if (dst >> np.uint64(40)) & np.uint64(1) and etype == 0x0800:
             # An IPv4 datagram to a group: a fragment waits for reassembly (stateful).
             ip = q + 2
-            if ip + 8 > last or (_u16be(buf, ip + 6) & 0x3FFF) != 0:
+            if ip + 8 > last or ((np.int64(buf[ip + 6]) << 8 | np.int64(buf[ip + 7])) & 0x3FFF):
                 flags |= FLAG_SCALAR
-        if caplens[i] != origlens[i]:
+        if length != origlens[i]:
             flags |= FLAG_SCALAR
-        w2 = np.uint64(0)
-        w3 = np.uint64(0)
-        for j in range(12):
-            b = np.uint64(buf[p + 12 + j]) if (j < meaningful and 12 + j < length) else np.uint64(0)
-            if j < 8:
-                w2 = (w2 << 8) | b
-            else:
-                w3 = (w3 << 8) | b
-        lclass = np.searchsorted(thresholds, length)
-        w3 |= np.uint64((lclass << 16) | flags) << 32
+        meaningful = min(meaningful, length - 12, 12)
+        head = min(meaningful, 8)
+        tail = meaningful - head
+        w2 = _be(buf, p + 12, head) << np.uint64(8 * (8 - head))
+        w3 = (_be(buf, p + 20, tail) << np.uint64(8 * (4 - tail))) | (
+            np.uint64((np.int64(lclass_of[min(length, lclass_of.shape[0] - 1)]) << 16) | flags)
+            << np.uint64(32)
+        )
         k0 = _canon(dst, universe)
         k1 = _canon(src, universe)
         slot = _hash(k0, k1, w2, w3) & mask
@@ -185,8 +197,10 @@ def classify(
                 and table_keys[slot, 3] == w3
             ):
                 break
-            slot = (slot + 1) & mask
+            slot = (slot + np.uint64(1)) & mask
         out[i] = cid
+        counts[cid] += 1
+        sums[cid] += length
     return n
 
 

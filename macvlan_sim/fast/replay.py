@@ -61,6 +61,9 @@ class _Table:
         self.keys = np.zeros((capacity, kernels.KEY_WORDS), dtype=np.uint64)
         self.ids = np.full(capacity, -1, dtype=np.int64)
         self.state = np.array([0, capacity - 1], dtype=np.int64)
+        #: Per class: frames and the sum of their lengths (the classifier adds to them).
+        self.counts = np.zeros(capacity, dtype=np.int64)
+        self.sums = np.zeros(capacity, dtype=np.int64)
 
     def grow(self) -> None:
         capacity = self.ids.shape[0] * 2
@@ -69,6 +72,9 @@ class _Table:
         kernels.rehash(self.keys, self.ids, keys, ids)
         self.keys, self.ids = keys, ids
         self.state[1] = capacity - 1
+        extra = np.zeros(capacity - self.counts.shape[0], dtype=np.int64)
+        self.counts = np.concatenate([self.counts, extra])
+        self.sums = np.concatenate([self.sums, extra])
 
 
 class FastReplayer:
@@ -88,8 +94,6 @@ class FastReplayer:
         self.universe = address_universe(host)
         self.table = _Table()
         self.stats = ReplayStats()
-        self.frames = np.zeros(0, dtype=np.int64)
-        self.byte_sums = np.zeros(0, dtype=np.float64)
         self.exact_reasons: defaultdict[str, int] = defaultdict(int)
         self._scalar = np.zeros(0, dtype=bool)
         self._waiting: list[tuple[FrameOutcome, int]] = []
@@ -114,13 +118,10 @@ class FastReplayer:
         st.records += n
         st.frames_fed += n
         st.truncated += int(np.count_nonzero(chunk.caplens < chunk.origlens))
-        scalar = self._scalar[cls]
-        fast = ~scalar
-        counts = np.bincount(cls[fast], minlength=len(self.book))
-        sums = np.bincount(cls[fast], weights=chunk.caplens[fast], minlength=len(self.book))
-        self.frames += counts
-        self.byte_sums += sums
-        rows = np.flatnonzero(scalar)
+        if self._scalar.any():
+            rows = np.flatnonzero(self._scalar[cls])
+        else:
+            rows = np.zeros(0, dtype=np.int64)
         if self.defer_exact:
             for i in rows.tolist():
                 self.exact_reasons[self.book.outcomes[int(cls[i])].scalar] += 1
@@ -129,7 +130,7 @@ class FastReplayer:
             return
         exact = self._run_exact(chunk, rows, cls)
         if self.out_dir is not None:
-            self._write_points(chunk, cls, fast, exact)
+            self._write_points(chunk, cls, exact)
 
     def _classify(self, chunk: Chunk) -> np.ndarray:
         out = np.empty(len(chunk), dtype=np.int64)
@@ -143,12 +144,15 @@ class FastReplayer:
                 chunk.caplens[sl],
                 chunk.origlens[sl],
                 self.universe,
-                self.book.thresholds,
-                TPIDS,
+                self.book.lclass_of,
+                TPIDS[0],
+                TPIDS[1],
                 self.table.keys,
                 self.table.ids,
                 self.table.state,
                 out[sl],
+                self.table.counts,
+                self.table.sums,
             )
             if done < len(chunk):
                 self.table.grow()
@@ -157,26 +161,21 @@ class FastReplayer:
         return out
 
     def _probe_new(self, chunk: Chunk, cls: np.ndarray, before: int) -> None:
+        """Probe the classes this chunk met first: with their first member and their last
+        (another length, other addresses, when the chunk has one)."""
         total = int(self.table.state[0])
-        sel = np.flatnonzero(cls >= before)
-        # The first member of each new class, and the one of most different length.
-        order = np.lexsort((sel, cls[sel]))
-        ordered = sel[order]
-        group = cls[ordered] - before
-        starts = np.searchsorted(group, np.arange(total - before))
-        ends = np.searchsorted(group, np.arange(total - before), side="right")
+        rows = np.arange(len(chunk), dtype=np.int64)
+        first = np.full(total, -1, dtype=np.int64)
+        last = np.full(total, -1, dtype=np.int64)
+        first[cls[::-1]] = rows[::-1]  # the lowest row of each class is written last
+        last[cls] = rows
         flags = self._class_flags(before, total)
         for k in range(total - before):
-            members = ordered[starts[k] : ends[k]]
-            first = int(members[0])
-            lens = chunk.caplens[members]
-            far = int(members[np.argmax(np.abs(lens - lens[0]))])
-            reason = "" if not flags[k] else self._flag_reason(chunk, first)
-            outcome = self.book.add(chunk.frame(first), chunk.frame(far), reason)
+            a, b = int(first[before + k]), int(last[before + k])
+            reason = "" if not flags[k] else self._flag_reason(chunk, a)
+            outcome = self.book.add(chunk.frame(a), chunk.frame(b), reason)
             self._register(before + k, outcome.receptions)
         self._scalar = self.book.scalar_flags()
-        self.frames = np.concatenate([self.frames, np.zeros(total - before, dtype=np.int64)])
-        self.byte_sums = np.concatenate([self.byte_sums, np.zeros(total - before)])
 
     def _class_flags(self, before: int, total: int) -> np.ndarray:
         ids = self.table.ids
@@ -227,7 +226,6 @@ class FastReplayer:
         self,
         chunk: Chunk,
         cls: np.ndarray,
-        fast: np.ndarray,
         exact: defaultdict[str, list[tuple[int, int, bytes]]],
     ) -> None:
         order = np.argsort(cls, kind="stable")
@@ -325,10 +323,10 @@ class FastReplayer:
         for dev in self.engine.host.devices:
             book.ensure(dev)
         for cid, outcome in enumerate(self.book.outcomes):
-            n = int(self.frames[cid])
+            n = int(self.table.counts[cid])
             if not n or outcome.scalar:
                 continue
-            total_len = int(self.byte_sums[cid])
+            total_len = int(self.table.sums[cid])
             st.fates[outcome.fate] += n
             for r in outcome.receptions:
                 ps = st.points[r.point]
