@@ -95,8 +95,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
     if args.engine == "exact":
-        if args.workers or args.scheduler:
-            raise SimError("--workers and --scheduler need --engine fast")
+        if args.workers or args.scheduler or args.deliveries:
+            raise SimError("--workers, --scheduler and --deliveries need --engine fast")
         stats, engine_info = _replay_exact(args, topo, out_dir), {"name": "exact"}
     else:
         stats, engine_info = _replay_fast(args, topo, text, out_dir)
@@ -133,8 +133,8 @@ def _replay_fast(
     if args.workers or args.scheduler:
         from macvlan_sim.fast.shards import replay_on_dask
 
-        if out_dir is not None:
-            raise SimError("--out writes pcaps in one process: leave out --workers/--scheduler")
+        if out_dir is not None or args.deliveries:
+            raise SimError("--out and --deliveries write in one process: no --workers/--scheduler")
         result = replay_on_dask(
             args.trace,
             text,
@@ -145,7 +145,13 @@ def _replay_fast(
     else:
         from macvlan_sim.fast import replay
 
-        result = replay(args.trace, topo, out_dir=out_dir, keep_going=args.keep_going)
+        result = replay(
+            args.trace,
+            topo,
+            out_dir=out_dir,
+            deliveries=args.deliveries,
+            keep_going=args.keep_going,
+        )
     return result.stats, result.engine_json()
 
 
@@ -262,6 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rp.add_argument("--workers", type=int, default=0, help="run shards on a local Dask cluster")
     rp.add_argument("--scheduler", help="run shards on the Dask cluster at this address")
+    rp.add_argument("--deliveries", help="per-frame delivery arrays to this Parquet file")
     rp.add_argument("--out", help="write one pcap per observation point into this directory")
     rp.add_argument("--json", action="store_true", help="print the statistics as JSON")
     rp.add_argument("--keep-going", action="store_true", help="skip and count bad records")

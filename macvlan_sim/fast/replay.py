@@ -24,6 +24,7 @@ from macvlan_sim.datapath.engine import Engine
 from macvlan_sim.datapath.outcome import FrameOutcome
 from macvlan_sim.fast import kernels
 from macvlan_sim.fast.classes import TPIDS, ClassBook, ClassReception, address_universe
+from macvlan_sim.fast.deliveries import DeliveryWriter
 from macvlan_sim.fast.index import DEFAULT_CHUNK, Chunk, TraceIndex
 from macvlan_sim.io.capture import CaptureWriter
 from macvlan_sim.io.replay import ReplayStats, account_outcome, point_filename
@@ -81,7 +82,12 @@ class FastReplayer:
     """Feed :class:`Chunk` objects, then :meth:`finish`. ``out_dir``: one pcap per point."""
 
     def __init__(
-        self, topology: Topology, out_dir: Path | None = None, *, defer_exact: bool = False
+        self,
+        topology: Topology,
+        out_dir: Path | None = None,
+        *,
+        defer_exact: bool = False,
+        deliveries: Path | None = None,
     ) -> None:
         host = topology.host
         self.lower = host.lower.name if host.lower else "lower"
@@ -109,6 +115,7 @@ class FastReplayer:
         #: (file offset, caplen, timestamp) arrays, for whoever runs them in trace order.
         self.defer_exact = defer_exact
         self.deferred: list[np.ndarray] = []
+        self.deliveries = DeliveryWriter(deliveries) if deliveries is not None else None
 
     # ------------------------------------------------------------------ per chunk
     def feed(self, chunk: Chunk) -> None:
@@ -128,7 +135,11 @@ class FastReplayer:
             picked = (chunk.offsets[rows], chunk.caplens[rows], chunk.stamps[rows])
             self.deferred.append(np.stack(picked, axis=1))
             return
-        exact = self._run_exact(chunk, rows, cls)
+        exact, exact_rows = self._run_exact(chunk, rows, cls)
+        if self.deliveries is not None:
+            self.deliveries.write_chunk(
+                chunk.first, chunk.stamps, chunk.caplens, chunk.origlens, cls, exact_rows
+            )
         if self.out_dir is not None:
             self._write_points(chunk, cls, exact)
 
@@ -204,14 +215,17 @@ class FastReplayer:
     # ------------------------------------------------------------------ the exact engine
     def _run_exact(
         self, chunk: Chunk, rows: np.ndarray, cls: np.ndarray
-    ) -> defaultdict[str, list[tuple[int, int, bytes]]]:
-        """Frames the exact engine takes, in order; returns point -> (sort key, ts, bytes)."""
+    ) -> tuple[defaultdict[str, list[tuple[int, int, bytes]]], dict[int, list[tuple[str, str]]]]:
+        """Frames the exact engine takes, in order. Returns point -> (sort key, ts, bytes) for
+        the pcaps, and row -> (point, pkt_type) for the delivery arrays."""
         per_point: defaultdict[str, list[tuple[int, int, bytes]]] = defaultdict(list)
+        per_row: dict[int, list[tuple[str, str]]] = {}
         outcomes = self.book.outcomes
         for i in rows.tolist():
             ts = int(chunk.stamps[i])
             out = self.engine.rx(chunk.frame(i), timestamp_ns=ts)
             self.exact_reasons[outcomes[int(cls[i])].scalar] += 1
+            per_row[i] = [(r.point, r.pkttype.word) for r in out.receptions]
             if out.pending:
                 self._waiting.append((out, ts))
                 continue
@@ -219,7 +233,7 @@ class FastReplayer:
             if self.out_dir is not None:
                 for j, r in enumerate(out.receptions):
                     per_point[r.point].append((i * _STRIDE + j, ts, r.wire_bytes))
-        return per_point
+        return per_point, per_row
 
     # ------------------------------------------------------------------ per-point pcaps
     def _write_points(
@@ -300,6 +314,8 @@ class FastReplayer:
         self._waiting.clear()
         for writer in self.writers.values():
             writer.close()
+        if self.deliveries is not None:
+            self.deliveries.close(self.book.outcomes)
         if skipped:
             self.stats.skipped.update(skipped)
         counters = self._class_totals()
@@ -350,18 +366,22 @@ def replay(
     topology: Topology | str | Path,
     *,
     out_dir: str | Path | None = None,
+    deliveries: str | Path | None = None,
     keep_going: bool = False,
     chunk_records: int = DEFAULT_CHUNK,
 ) -> FastResult:
     """Replay ``trace`` (a pcap/pcapng path) into the lower of ``topology`` (a topology file
     path or a loaded :class:`Topology`), with the fast path. The result's ``counters`` equal
     the exact engine's ``Engine.counters`` for the same replay; ``stats`` equal its
-    ``ReplayStats``."""
+    ``ReplayStats``. ``out_dir``: one pcap per observation point; ``deliveries``: per-frame
+    delivery arrays as Parquet (see :mod:`macvlan_sim.fast.deliveries`)."""
     topo = _topology(topology)
     out = Path(out_dir) if out_dir is not None else None
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
-    replayer = FastReplayer(topo, out)
+    replayer = FastReplayer(
+        topo, out, deliveries=Path(deliveries) if deliveries is not None else None
+    )
     index = TraceIndex(str(trace), keep_going=keep_going, chunk_records=chunk_records)
     for chunk in index.chunks():
         replayer.feed(chunk)

@@ -23,9 +23,26 @@ def _json(capsys, *argv: str) -> dict:
 
 def test_gen_then_both_engines_agree(tmp_path: Path, capsys) -> None:
     trace = tmp_path / "g.pcap"
-    args = ["gen", str(trace), "--frames", "3000", "--devices", "30", "--sizes", "64-1514",
-            "--tagged", "0.1", "--source", "0.05", "--hairpin", "0.05", "--multicast", "0.05",
-            "--modes", "bridge,vepa,private"]
+    args = [
+        "gen",
+        str(trace),
+        "--frames",
+        "3000",
+        "--devices",
+        "30",
+        "--sizes",
+        "64-1514",
+        "--tagged",
+        "0.1",
+        "--source",
+        "0.05",
+        "--hairpin",
+        "0.05",
+        "--multicast",
+        "0.05",
+        "--modes",
+        "bridge,vepa,private",
+    ]
     assert main(args) == 0
     capsys.readouterr()
     topo = str(tmp_path / "g.topo")
@@ -42,8 +59,9 @@ def test_topology_auto_puts_unicast_on_macvlans(capsys) -> None:
     trace = CORPUS / "zeek__wikipedia.pcap"
     out = _json(capsys, "replay", str(trace), "--topology", "auto", "--json")
     assert "no unicast frame matched" not in capsys.readouterr().err
-    hosts = sum(p["pkttypes"].get("host", 0) for n, p in out["points"].items()
-                if n.startswith("mv"))
+    hosts = sum(
+        p["pkttypes"].get("host", 0) for n, p in out["points"].items() if n.startswith("mv")
+    )
     assert hosts > 0
     assert main(["replay", str(trace), "--json"]) == 0  # the bundled topology: no match
     assert "no unicast frame matched any macvlan" in capsys.readouterr().err
@@ -85,7 +103,38 @@ def test_bad_input_is_one_line(tmp_path: Path, capsys) -> None:
 
 def test_cli_module_runs_fast_replay() -> None:
     argv = ["replay", str(CORPUS / "zeek__wikipedia.pcap"), "--topology", "auto", "--json"]
-    proc = subprocess.run([sys.executable, "-m", "macvlan_sim.cli.main", *argv], cwd=ROOT,
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "macvlan_sim.cli.main", *argv],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["engine"]["name"] == "fast"
+
+
+def test_delivery_arrays_rebuild_the_point_counts(tmp_path: Path) -> None:
+    """Parquet delivery arrays: class rows × frames of the class (plus the frames the exact
+    engine took, with their own receptions) give back every point's frame count."""
+    from collections import Counter
+
+    import pyarrow.parquet as pq
+
+    trace = CORPUS / "pcapplusplus__frag_with_padding.pcap"  # has exact-engine frames
+    text = "lower eth0 address 02:00:00:00:00:01 veth\nip maddr add 01:00:5e:00:00:fb dev eth0\n"
+    out = tmp_path / "d.parquet"
+    result = replay(trace, parse_topology(text), deliveries=out, chunk_records=3)
+    frames = pq.read_table(out).to_pylist()
+    classes = {
+        c["class"]: c for c in pq.read_table(out.with_suffix(".classes.parquet")).to_pylist()
+    }
+    assert [f["frame"] for f in frames] == list(range(result.stats.frames_fed))
+    seen: Counter[str] = Counter()
+    for f in frames:
+        points = (
+            f["exact_points"] if f["exact_points"] is not None else classes[f["class"]]["points"]
+        )
+        seen.update(points)
+    assert any(f["exact_points"] is not None for f in frames)
+    assert seen == Counter({p: s.frames for p, s in result.stats.points.items()})
