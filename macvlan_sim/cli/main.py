@@ -90,7 +90,13 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from macvlan_sim.io.topology import parse_topology
 
     text, source = _replay_topology_text(args)
+    if args.bc_rate is not None:
+        if args.bc_rate < 1:
+            raise SimError("--bc-rate needs at least 1 broadcast per second")
+        text = f"host drain rate {args.bc_rate}\n{text}"  # later lines cannot undo it: checked
     topo = parse_topology(text, source)
+    if args.bc_rate is not None and topo.service_rate != args.bc_rate:
+        raise SimError(f"{source}: its own 'host drain' line overrides --bc-rate")
     out_dir = Path(args.out) if args.out else None
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -112,11 +118,10 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def _replay_exact(args: argparse.Namespace, topo: Any, out_dir: Path | None) -> Any:
-    from macvlan_sim.datapath.engine import Engine
     from macvlan_sim.io.capture import CaptureWriter, ethernet_frames, open_capture
     from macvlan_sim.io.replay import Replayer
 
-    engine = Engine(topo.host, drain=topo.drain, hairpin=topo.hairpin, keep_paths=False)
+    engine = topo.engine(keep_paths=False)
     replayer = Replayer(engine, CaptureWriter if out_dir else None, out_dir)
     with open_capture(args.trace, keep_going=args.keep_going) as reader:
         records = ethernet_frames(reader)
@@ -269,6 +274,12 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--workers", type=int, default=0, help="run shards on a local Dask cluster")
     rp.add_argument("--scheduler", help="run shards on the Dask cluster at this address")
     rp.add_argument("--deliveries", help="per-frame delivery arrays to this Parquet file")
+    rp.add_argument(
+        "--bc-rate",
+        type=int,
+        help="serve the broadcast queue at this many frames/s of trace time (default: "
+        "drained after every frame)",
+    )
     rp.add_argument("--out", help="write one pcap per observation point into this directory")
     rp.add_argument("--json", action="store_true", help="print the statistics as JSON")
     rp.add_argument("--keep-going", action="store_true", help="skip and count bad records")

@@ -95,10 +95,13 @@ def broadcast_enqueue(eng: Engine, port: MacvlanPort, src: MacvlanDevice | None,
     )
 
 
-def process_broadcast_queue(eng: Engine, port: MacvlanPort) -> None:
-    """``macvlan_process_broadcast``: drain the queue in FIFO order; the sender's mode is read
-    now, not when the frame was queued."""
-    while port.bc_queue:
+def process_broadcast_queue(eng: Engine, port: MacvlanPort, limit: int | None = None) -> None:
+    """``macvlan_process_broadcast``: drain the queue in FIFO order (at most ``limit`` copies:
+    the rate model serves one at a time); the sender's mode is read now, not when the frame
+    was queued."""
+    served = 0
+    while port.bc_queue and (limit is None or served < limit):
+        served += 1
         entry = port.bc_queue.popleft()
         entry.skb.step("Q2 broadcast workqueue runs")
         with eng.frame_context(entry.frame_index):

@@ -20,7 +20,6 @@ from typing import Any
 import numpy as np
 
 from macvlan_sim.datapath.counters import CounterBook
-from macvlan_sim.datapath.engine import Engine
 from macvlan_sim.datapath.outcome import FrameOutcome
 from macvlan_sim.fast import kernels
 from macvlan_sim.fast.classes import TPIDS, ClassBook, ClassReception, address_universe
@@ -91,9 +90,7 @@ class FastReplayer:
     ) -> None:
         host = topology.host
         self.lower = host.lower.name if host.lower else "lower"
-        self.engine = Engine(
-            host, drain=topology.drain, hairpin=topology.hairpin, keep_paths=False
-        )
+        self.engine = topology.engine(keep_paths=False)
         self.book = ClassBook(
             host, hairpin=topology.hairpin, queue_is_state=topology.drain != "frame"
         )

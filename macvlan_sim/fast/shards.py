@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 
-from macvlan_sim.datapath.engine import Engine
 from macvlan_sim.fast.index import DEFAULT_CHUNK, TraceIndex, shard_bounds
 from macvlan_sim.fast.replay import FastReplayer, FastResult, replay
 from macvlan_sim.io.replay import ReplayStats, account_outcome
@@ -78,7 +77,7 @@ def replay_on_dask(
 
 def _merge(trace: str, topology_text: str, parts: list) -> FastResult:
     topo = parse_topology(topology_text)
-    engine = Engine(topo.host, drain=topo.drain, hairpin=topo.hairpin, keep_paths=False)
+    engine = topo.engine(keep_paths=False)
     lower = topo.host.lower.name if topo.host.lower else "lower"
     stats = ReplayStats()
     reasons: dict[str, int] = {}

@@ -3,7 +3,7 @@
 A file declares the lower device with a ``lower`` line, then uses iproute2 syntax::
 
     host ipv6 off                      # options: ipv6 on|off, filters exact|hash, seed N,
-                                       #          hairpin on|off, drain frame|manual
+                                       #          hairpin on|off, drain frame|manual|rate N
     lower eth0 address 02:00:00:00:00:01 nic 64 mtu 1500
     wire address 02:00:00:00:ff:fe
     ip link add mv0 link eth0 address 02:00:00:00:01:00 type macvlan mode bridge
@@ -23,11 +23,15 @@ import shlex
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from macvlan_sim.model.constants import ETH_P_8021AD, ETH_P_8021Q, MacaddrOp, MacvlanFlag, Mode
 from macvlan_sim.model.errors import KernelError, SimError
 from macvlan_sim.model.host import DEFAULT_WIRE_MAC, Host, MacaddrChange
 from macvlan_sim.model.mac import MacError, parse_mac
+
+if TYPE_CHECKING:
+    from macvlan_sim.datapath.engine import Engine
 
 
 class TopologyError(SimError):
@@ -43,6 +47,20 @@ class Topology:
     drain: str = "frame"
     commands: list[str] = field(default_factory=list)
     source: str = "<topology>"
+    #: Broadcast workqueue service rate (frames/s of trace time) with ``drain rate N``.
+    service_rate: int | None = None
+
+    def engine(self, **options: Any) -> Engine:
+        """An engine for this host with the file's run options (``options`` add to them)."""
+        from macvlan_sim.datapath.engine import Engine
+
+        return Engine(
+            self.host,
+            drain=self.drain,
+            hairpin=self.hairpin,
+            service_rate=self.service_rate,
+            **options,
+        )
 
 
 @dataclass
@@ -52,6 +70,7 @@ class _Options:
     seed: int = 0
     hairpin: bool = False
     drain: str = "frame"
+    service_rate: int | None = None
     wire_mac: bytes = DEFAULT_WIRE_MAC
 
 
@@ -159,7 +178,9 @@ class _Builder:
         if self.host is None:
             raise TopologyError(f"{self.source}: no 'lower' line declares the lower device")
         o = self.options
-        return Topology(self.host, o.hairpin, o.drain, self.commands, self.source)
+        return Topology(
+            self.host, o.hairpin, o.drain, self.commands, self.source, o.service_rate
+        )
 
     @property
     def h(self) -> Host:
@@ -186,9 +207,13 @@ class _Builder:
         elif key == "hairpin":
             o.hairpin = w.take_onoff("hairpin")
         elif key == "drain":
-            o.drain = w.take("frame|manual")
-            if o.drain not in ("frame", "manual"):
-                raise SimError(f"drain takes frame|manual, not {o.drain!r}")
+            o.drain = w.take("frame|manual|rate")
+            if o.drain not in ("frame", "manual", "rate"):
+                raise SimError(f"drain takes frame|manual|rate N, not {o.drain!r}")
+            if o.drain == "rate":
+                o.service_rate = w.take_int("rate (broadcasts per second)")
+                if o.service_rate < 1:
+                    raise SimError("drain rate needs at least 1 broadcast per second")
         else:
             raise SimError(f"unknown host option {key!r}")
         self._no_more(w)

@@ -6,7 +6,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from macvlan_sim.datapath.engine import Engine
 from macvlan_sim.fast.index import TraceIndex
 from macvlan_sim.fast.replay import FastReplayer
 from macvlan_sim.io.capture import CaptureWriter, ethernet_frames, open_capture
@@ -16,7 +15,7 @@ from macvlan_sim.io.topology import Topology
 
 def exact_run(trace: Path, topo: Topology, out: Path, keep_going: bool = True) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
-    engine = Engine(topo.host, drain=topo.drain, hairpin=topo.hairpin, keep_paths=False)
+    engine = topo.engine(keep_paths=False)
     replayer = Replayer(engine, CaptureWriter, out)
     with open_capture(trace, keep_going=keep_going) as reader:
         replayer.feed(ethernet_frames(reader))
