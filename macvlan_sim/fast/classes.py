@@ -179,15 +179,16 @@ class _ProbeEngine(Engine):
 
 
 class ClassBook:
-    """Outcomes of the classes met so far, computed by the exact engine on a private copy of
-    the host (probing must not disturb the state the exact engine carries for scalar frames)."""
+    """Outcomes of the classes met so far, computed by the exact engine. When the broadcast
+    queue carries state from frame to frame, probes run on a private copy of the host, so
+    they cannot disturb the queues the exact engine keeps for the frames it takes; otherwise
+    every queue is empty between frames and the host itself serves."""
 
     def __init__(self, host: Host, *, hairpin: bool, queue_is_state: bool) -> None:
         self.thresholds = length_thresholds(host)
         self.lclass_of = length_classes(host)
-        self.engine = _ProbeEngine(
-            copy.deepcopy(host), drain="frame", hairpin=hairpin, keep_paths=False
-        )
+        probe_host = copy.deepcopy(host) if queue_is_state else host
+        self.engine = _ProbeEngine(probe_host, drain="frame", hairpin=hairpin, keep_paths=False)
         self.lower = host.lower.name if host.lower else "lower"
         self.queue_is_state = queue_is_state
         self.outcomes: list[ClassOutcome] = []
