@@ -155,32 +155,30 @@ class TraceIndex:
 
 
 def shard_bounds(path: str, shards: int) -> list[tuple[int, int, int]] | None:
-    """Split a regular Ethernet pcap into ``shards`` byte ranges at record boundaries:
-    (start, end, frames before start). None if the file is not one the walk can take whole
-    (pcapng, another link type, an irregular record): then it runs in one piece."""
+    """Split a regular Ethernet pcap into up to ``shards`` byte ranges at record boundaries:
+    (start, end, 0). The file is not walked: each cut is resynchronised on a chain of
+    plausible record headers near an even split (:func:`kernels.find_record_start`), and a
+    shard's walk must end exactly at the next shard's start, which proves the guess (the
+    first shard starts at the true first record). None for a file the walk cannot take whole
+    (pcapng, another link type): then it runs in one piece."""
     reader = open_capture(path)
     regular = reader.format == "pcap" and reader.linktypes == (LINKTYPE_ETHERNET,)
     big = reader.byte_order == "big"
+    nano = bool(getattr(reader, "nanosecond", False))
     reader.close()
-    if not regular:
-        return None
     size = os.path.getsize(path)
-    offsets: list[np.ndarray] = []
-    index = TraceIndex(path)
-    for chunk in index._walk(big, False):
-        offsets.append(chunk.offsets - 16)
-    if index._walk_status != kernels.WALK_END:
+    if not regular or size <= 24:
         return None
-    total = sum(len(o) for o in offsets)
-    if total == 0:
-        return None
-    starts = np.concatenate(offsets)
-    cuts = [total * k // shards for k in range(shards)] + [total]
-    bounds = []
-    for k in range(shards):
-        lo, hi = cuts[k], cuts[k + 1]
-        if lo == hi:
-            continue
-        end = int(starts[hi]) if hi < total else size
-        bounds.append((int(starts[lo]), end, lo))
-    return bounds
+    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+        buf = np.frombuffer(mm, dtype=np.uint8)
+        starts = [24]
+        for k in range(1, shards):
+            guess = 24 + (size - 24) * k // shards
+            found = kernels.find_record_start(
+                buf, max(guess, starts[-1] + 1), size, big, nano, ETH_HLEN, MAX_CAPLEN, 8
+            )
+            if found > 0:
+                starts.append(int(found))
+        del buf
+    ends = [*starts[1:], size]
+    return [(s, e, 0) for s, e in zip(starts, ends, strict=True) if s < e]

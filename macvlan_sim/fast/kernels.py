@@ -76,6 +76,40 @@ def walk_pcap(buf, pos, end, big, nano, min_len, max_caplen, offsets, caplens, o
 
 
 @njit(cache=True, nogil=True)
+def find_record_start(buf, pos, end, big, nano, min_len, max_caplen, chain):
+    """The first offset at or after ``pos`` where ``chain`` consecutive plausible record
+    headers start (or fewer, ending exactly at ``end``): a resynchronisation point, so that
+    segments of a pcap can be walked independently. Plausible: fraction of a second in range,
+    min_len <= caplen <= len, caplen <= max_caplen. A wrong guess cannot go unnoticed: the
+    segment before must end exactly there (checked by whoever walks it). -1 if none."""
+    limit = np.int64(1_000_000_000) if nano else np.int64(1_000_000)
+    x = pos
+    while x + 16 <= end:
+        q = x
+        ok = True
+        for _ in range(chain):
+            if q == end:
+                break
+            if q + 16 > end:
+                ok = False
+                break
+            frac = np.int64(_u32(buf, q + 4, big))
+            caplen = np.int64(_u32(buf, q + 8, big))
+            wirelen = np.int64(_u32(buf, q + 12, big))
+            if frac >= limit or caplen > wirelen or caplen < min_len or caplen > max_caplen:
+                ok = False
+                break
+            q += 16 + caplen
+            if q > end:
+                ok = False
+                break
+        if ok:
+            return x
+        x += 1
+    return -1
+
+
+@njit(cache=True, nogil=True)
 def _mix(h):
     h ^= h >> np.uint64(33)
     h *= np.uint64(0xFF51AFD7ED558CCD)

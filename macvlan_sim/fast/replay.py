@@ -23,7 +23,6 @@ from macvlan_sim.datapath.counters import CounterBook
 from macvlan_sim.datapath.outcome import FrameOutcome
 from macvlan_sim.fast import kernels
 from macvlan_sim.fast.classes import TPIDS, ClassBook, ClassReception, address_universe
-from macvlan_sim.fast.deliveries import DeliveryWriter
 from macvlan_sim.fast.index import DEFAULT_CHUNK, Chunk, TraceIndex
 from macvlan_sim.io.capture import CaptureWriter
 from macvlan_sim.io.replay import ReplayStats, account_outcome, point_filename
@@ -112,7 +111,11 @@ class FastReplayer:
         #: (file offset, caplen, timestamp) arrays, for whoever runs them in trace order.
         self.defer_exact = defer_exact
         self.deferred: list[np.ndarray] = []
-        self.deliveries = DeliveryWriter(deliveries) if deliveries is not None else None
+        self.deliveries = None
+        if deliveries is not None:
+            from macvlan_sim.fast.deliveries import DeliveryWriter  # pyarrow: only when asked
+
+            self.deliveries = DeliveryWriter(deliveries)
 
     # ------------------------------------------------------------------ per chunk
     def feed(self, chunk: Chunk) -> None:
