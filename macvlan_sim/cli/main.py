@@ -156,6 +156,7 @@ def _replay_fast(
             out_dir=out_dir,
             deliveries=args.deliveries,
             keep_going=args.keep_going,
+            index_cache=args.index_cache,
         )
     return result.stats, result.engine_json()
 
@@ -274,6 +275,11 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--workers", type=int, default=0, help="run shards on a local Dask cluster")
     rp.add_argument("--scheduler", help="run shards on the Dask cluster at this address")
     rp.add_argument("--deliveries", help="per-frame delivery arrays to this Parquet file")
+    rp.add_argument(
+        "--index-cache",
+        action="store_true",
+        help="keep the trace's index beside it (TRACE.mvsidx) and reuse it (fast engine)",
+    )
     rp.add_argument(
         "--bc-rate",
         type=int,

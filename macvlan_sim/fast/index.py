@@ -22,6 +22,7 @@ import os
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import BinaryIO
 
 import numpy as np
 
@@ -72,6 +73,9 @@ class TraceIndex:
     skipped: Counter[str] = field(default_factory=Counter)
     #: Frames read through the capture reader rather than the compiled walk.
     read_by_reader: int = 0
+    #: Keep the walk's result beside the trace (``TRACE.mvsidx``) and reuse it while the
+    #: trace's size and modification time are unchanged (regular pcaps, whole files only).
+    cache: bool = False
 
     def chunks(self) -> Iterator[Chunk]:
         reader = open_capture(self.path, keep_going=self.keep_going)
@@ -102,6 +106,14 @@ class TraceIndex:
             mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
         mm.madvise(mmap.MADV_SEQUENTIAL)
         buf = np.frombuffer(mm, dtype=np.uint8)
+        use_cache = self.cache and self.start is None and self.end is None
+        if use_cache and (cached := _cached_index(self.path)) is not None:
+            self._walk_status = kernels.WALK_END
+            for lo in range(0, cached.shape[0], self.chunk_records):
+                part = np.array(cached[lo : lo + self.chunk_records])
+                yield Chunk(buf, part[:, 0], part[:, 1], part[:, 2], part[:, 3], lo)
+            return
+        writer = _IndexCacheWriter(self.path) if use_cache else None
         pos = 24 if self.start is None else self.start
         end = size if self.end is None else self.end
         first = self.base
@@ -114,10 +126,14 @@ class TraceIndex:
             self._pos = pos
             if count:
                 offsets, caplens, origlens, stamps = (a[:count] for a in arrays)
+                if writer is not None:
+                    writer.add(offsets, caplens, origlens, stamps)
                 yield Chunk(buf, offsets, caplens, origlens, stamps, first)
                 first += count
             if status != kernels.WALK_FULL:
                 self._walk_status = status
+                if writer is not None:
+                    writer.finish(status == kernels.WALK_END)
                 return
 
     # -- the capture reader, for everything else -----------------------------------------
@@ -182,3 +198,53 @@ def shard_bounds(path: str, shards: int) -> list[tuple[int, int, int]] | None:
         del buf
     ends = [*starts[1:], size]
     return [(s, e, 0) for s, e in zip(starts, ends, strict=True) if s < e]
+
+
+# -- the index cache beside the trace ---------------------------------------------------------
+_CACHE_SUFFIX = ".mvsidx"
+_CACHE_MAGIC = b"MVSIDX01"
+
+
+def _cache_stamp(path: str) -> bytes:
+    st = os.stat(path)
+    return _CACHE_MAGIC + np.array([st.st_size, st.st_mtime_ns], dtype="<i8").tobytes()
+
+
+def _cached_index(path: str) -> np.ndarray | None:
+    """The cached (offset, caplen, len, timestamp) rows, if the cache matches the trace."""
+    cache = path + _CACHE_SUFFIX
+    try:
+        with open(cache, "rb") as f:
+            if f.read(24) != _cache_stamp(path):
+                return None
+    except OSError:
+        return None
+    rows = np.memmap(cache, dtype="<i8", mode="r", offset=24)
+    return rows.reshape(-1, 4)
+
+
+class _IndexCacheWriter:
+    """Streams the walk's rows to ``TRACE.mvsidx.part``; renamed into place only when the
+    walk reached the end cleanly (a cache never describes part of a file)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.part = path + _CACHE_SUFFIX + ".part"
+        try:
+            self.f: BinaryIO | None = open(self.part, "wb")  # noqa: SIM115
+            self.f.write(_cache_stamp(path))
+        except OSError:
+            self.f = None  # a read-only directory: no cache, same answer
+
+    def add(self, *columns: np.ndarray) -> None:
+        if self.f is not None:
+            self.f.write(np.stack(columns, axis=1).astype("<i8").tobytes())
+
+    def finish(self, complete: bool) -> None:
+        if self.f is None:
+            return
+        self.f.close()
+        if complete:
+            os.replace(self.part, self.path + _CACHE_SUFFIX)
+        else:
+            os.unlink(self.part)

@@ -369,12 +369,14 @@ def replay(
     deliveries: str | Path | None = None,
     keep_going: bool = False,
     chunk_records: int = DEFAULT_CHUNK,
+    index_cache: bool = False,
 ) -> FastResult:
     """Replay ``trace`` (a pcap/pcapng path) into the lower of ``topology`` (a topology file
     path or a loaded :class:`Topology`), with the fast path. The result's ``counters`` equal
     the exact engine's ``Engine.counters`` for the same replay; ``stats`` equal its
     ``ReplayStats``. ``out_dir``: one pcap per observation point; ``deliveries``: per-frame
-    delivery arrays as Parquet (see :mod:`macvlan_sim.fast.deliveries`)."""
+    delivery arrays as Parquet (see :mod:`macvlan_sim.fast.deliveries`); ``index_cache``:
+    keep the trace index beside the trace (``TRACE.mvsidx``) and reuse it next time."""
     topo = _topology(topology)
     out = Path(out_dir) if out_dir is not None else None
     if out is not None:
@@ -382,7 +384,9 @@ def replay(
     replayer = FastReplayer(
         topo, out, deliveries=Path(deliveries) if deliveries is not None else None
     )
-    index = TraceIndex(str(trace), keep_going=keep_going, chunk_records=chunk_records)
+    index = TraceIndex(
+        str(trace), keep_going=keep_going, chunk_records=chunk_records, cache=index_cache
+    )
     for chunk in index.chunks():
         replayer.feed(chunk)
     return replayer.finish(index.skipped)

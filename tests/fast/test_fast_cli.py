@@ -138,3 +138,23 @@ def test_delivery_arrays_rebuild_the_point_counts(tmp_path: Path) -> None:
         seen.update(points)
     assert any(f["exact_points"] is not None for f in frames)
     assert seen == Counter({p: s.frames for p, s in result.stats.points.items()})
+
+
+def test_index_cache_is_reused_and_invalidated(tmp_path: Path) -> None:
+    import os
+    import shutil
+
+    trace = tmp_path / "t.pcap"
+    shutil.copy(CORPUS / "zeek__wikipedia.pcap", trace)
+    topo = "lower eth0 address 02:00:00:00:00:01 veth\n"
+    first = replay(trace, parse_topology(topo), index_cache=True, chunk_records=50)
+    cache = Path(str(trace) + ".mvsidx")
+    assert cache.is_file()
+    again = replay(trace, parse_topology(topo), index_cache=True, chunk_records=50)
+    assert again.stats.as_json() == first.stats.as_json()
+    os.utime(trace, ns=(1, 1))  # the trace changed: the cache no longer matches
+    data = bytearray(cache.read_bytes())
+    data[40:48] = bytes(8)  # and a reused stale cache would give wrong offsets
+    cache.write_bytes(bytes(data))
+    fresh = replay(trace, parse_topology(topo), index_cache=True)
+    assert fresh.stats.as_json() == first.stats.as_json()
