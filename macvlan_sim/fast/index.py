@@ -42,7 +42,9 @@ DEFAULT_CHUNK = 1 << 20
 
 @dataclass
 class Chunk:
-    """Records ``first .. first + len - 1`` (frame numbers among the Ethernet records)."""
+    """Records ``first .. first + len - 1`` (frame numbers among the Ethernet records).
+
+    Its arrays are reused for the next chunk of the same index: copy what must outlive it."""
 
     buf: np.ndarray
     offsets: np.ndarray
@@ -117,9 +119,10 @@ class TraceIndex:
         pos = 24 if self.start is None else self.start
         end = size if self.end is None else self.end
         first = self.base
+        # One set of arrays for every chunk: a chunk is done with before the next is walked,
+        # and fresh arrays would cost a page fault per 4 KiB each time.
+        arrays = [np.empty(self.chunk_records, dtype=np.int64) for _ in range(4)]
         while True:
-            n = self.chunk_records
-            arrays = [np.empty(n, dtype=np.int64) for _ in range(4)]
             count, pos, status = kernels.walk_pcap(
                 buf, pos, end, big, nano, ETH_HLEN, MAX_CAPLEN, *arrays
             )

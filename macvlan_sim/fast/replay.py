@@ -98,6 +98,7 @@ class FastReplayer:
         self.stats = ReplayStats()
         self.exact_reasons: defaultdict[str, int] = defaultdict(int)
         self._scalar = np.zeros(0, dtype=bool)
+        self._cls = np.zeros(0, dtype=np.int64)
         self._waiting: list[tuple[FrameOutcome, int]] = []
         self.out_dir = out_dir
         self.writers: dict[str, CaptureWriter] = {}
@@ -144,7 +145,9 @@ class FastReplayer:
             self._write_points(chunk, cls, exact)
 
     def _classify(self, chunk: Chunk) -> np.ndarray:
-        out = np.empty(len(chunk), dtype=np.int64)
+        if self._cls.shape[0] < len(chunk):
+            self._cls = np.empty(len(chunk), dtype=np.int64)
+        out = self._cls[: len(chunk)]
         before = len(self.book)
         done = 0
         while done < len(chunk):
