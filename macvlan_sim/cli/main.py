@@ -112,7 +112,15 @@ def cmd_replay(args: argparse.Namespace) -> int:
     else:
         from macvlan_sim.cli.report import replay_report
 
-        replay_report(_stdout(), stats, str(args.trace), topo.source, out_dir)
+        console = _stdout()
+        replay_report(console, stats, str(args.trace), topo.source, out_dir)
+        if engine_info["name"] == "fast":
+            reasons = ", ".join(f"{n} {r}" for r, n in engine_info["exact_reasons"].items())
+            console.print(
+                f"fast path: {engine_info['classes']} frame classes; "
+                f"{engine_info['exact_frames']} frames through the exact engine"
+                + (f" ({reasons})" if reasons else "")
+            )
     _note_unmatched(stats, topo)
     return 0
 
