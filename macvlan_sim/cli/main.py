@@ -328,7 +328,21 @@ def build_parser() -> argparse.ArgumentParser:
     gn.set_defaults(func=cmd_gen)
 
     _add_verify_kernel(sub)
+    _add_teach(sub)
+    _add_live(sub)
     return parser
+
+
+def _add_teach(sub: Any) -> None:
+    from macvlan_sim.cli.teach import add_arguments
+
+    add_arguments(sub)
+
+
+def _add_live(sub: Any) -> None:
+    from macvlan_sim.cli.live import add_arguments
+
+    add_arguments(sub, _load_topology)
 
 
 def _add_verify_kernel(sub: Any) -> None:

@@ -9,7 +9,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from macvlan_sim.datapath.counters import FIELDS
-from macvlan_sim.io.replay import ReplayStats, point_filename
+from macvlan_sim.io.capture import point_filename
+from macvlan_sim.io.replay import ReplayStats
 
 _PKTTYPES = ("host", "broadcast", "multicast", "otherhost", "outgoing")
 

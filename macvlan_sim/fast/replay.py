@@ -24,8 +24,8 @@ from macvlan_sim.datapath.outcome import FrameOutcome
 from macvlan_sim.fast import kernels
 from macvlan_sim.fast.classes import TPIDS, ClassBook, ClassReception, address_universe
 from macvlan_sim.fast.index import DEFAULT_CHUNK, Chunk, TraceIndex
-from macvlan_sim.io.capture import CaptureWriter
-from macvlan_sim.io.replay import ReplayStats, account_outcome, point_filename
+from macvlan_sim.io.capture import CaptureWriter, point_filename
+from macvlan_sim.io.replay import ReplayStats, account_outcome
 from macvlan_sim.io.topology import Topology, load_topology
 
 #: Sort key stride: reception j of frame i sorts as i * _STRIDE + j.

@@ -23,15 +23,13 @@ import shlex
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from macvlan_sim.datapath.engine import Engine
 from macvlan_sim.model.constants import ETH_P_8021AD, ETH_P_8021Q, MacaddrOp, MacvlanFlag, Mode
 from macvlan_sim.model.errors import KernelError, SimError
 from macvlan_sim.model.host import DEFAULT_WIRE_MAC, Host, MacaddrChange
 from macvlan_sim.model.mac import MacError, parse_mac
-
-if TYPE_CHECKING:
-    from macvlan_sim.datapath.engine import Engine
 
 
 class TopologyError(SimError):
@@ -40,7 +38,13 @@ class TopologyError(SimError):
 
 @dataclass
 class Topology:
-    """A built host plus the run options the file set."""
+    """A built host plus the run options the file set.
+
+    ``filters`` and ``seed`` are already applied to :attr:`host` (they shape it as it is built);
+    ``hairpin``, ``drain`` and ``service_rate`` describe how frames are run, so they live here and
+    :meth:`engine` hands them on. Build engines with :meth:`engine` so that no file option is
+    silently dropped.
+    """
 
     host: Host
     hairpin: bool = False
@@ -50,17 +54,19 @@ class Topology:
     #: Broadcast workqueue service rate (frames/s of trace time) with ``drain rate N``.
     service_rate: int | None = None
 
-    def engine(self, **options: Any) -> Engine:
-        """An engine for this host with the file's run options (``options`` add to them)."""
-        from macvlan_sim.datapath.engine import Engine
+    def engine(self, **overrides: Any) -> Engine:
+        """An :class:`Engine` on this host with every option the file set.
 
-        return Engine(
-            self.host,
-            drain=self.drain,
-            hairpin=self.hairpin,
-            service_rate=self.service_rate,
-            **options,
-        )
+        Keyword arguments override the file (``drain="manual"``) or add engine-only settings
+        (``keep_paths=False``).
+        """
+        options: dict[str, Any] = {
+            "hairpin": self.hairpin,
+            "drain": self.drain,
+            "service_rate": self.service_rate,
+        }
+        options.update(overrides)
+        return Engine(self.host, **options)
 
 
 @dataclass
