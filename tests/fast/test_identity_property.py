@@ -51,7 +51,7 @@ def _topology(scenario: dict) -> Topology:
     return Topology(host, hairpin=sc.hairpin, drain=scenario.get("drain", "frame"))
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     seed=st.integers(0, 10**6),
     vlans=st.booleans(),
