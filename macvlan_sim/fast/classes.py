@@ -21,6 +21,7 @@ by IPv4 group reassembly, whose candidates are sent to the exact engine. The ide
 from __future__ import annotations
 
 import copy
+import re
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -111,6 +112,13 @@ class ClassOutcome:
     scalar: str = ""
     receptions: tuple[ClassReception, ...] = ()
     drops: tuple[str, ...] = ()
+    #: Per drop: None, or ``d`` when the reason names the frame's length plus ``d`` (an MTU
+    #: drop says "frame of N bytes"): then ``drops[i]`` is a template with ``{n}``.
+    drop_lengths: tuple[int | None, ...] = ()
+
+    @property
+    def lengthwise(self) -> bool:
+        return any(d is not None for d in self.drop_lengths)
     fate: str = ""
     #: (device, field) -> (slope, intercept): the counter moves by slope * len + intercept.
     counters: dict[tuple[str, str], tuple[int, int]] = field(default_factory=dict)
@@ -150,6 +158,7 @@ def _shape(out: FrameOutcome, lower: str) -> ClassOutcome | None:
     return ClassOutcome(
         receptions=tuple(receptions),
         drops=tuple(d.reason for d in out.drops),
+        drop_lengths=(None,) * len(out.drops),
         fate=fate_of(out, lower),
     )
 
@@ -217,13 +226,15 @@ class ClassBook:
             return ClassOutcome(scalar="outcome not expressible per class")
         if self.queue_is_state and self.engine.used_queue:
             return ClassOutcome(scalar="broadcast queue carries state")
+        drops = _drop_templates(out1, len(first), out2, len(other))
         if (
             out2.pending
             or not _applies(shape, out2)
-            or tuple(d.reason for d in out2.drops) != shape.drops
+            or drops is None
             or fate_of(out2, self.lower) != shape.fate
         ):
             return ClassOutcome(scalar="probes disagree")
+        shape.drops, shape.drop_lengths = drops
         counters = _linear_counters(out1, len(first), out2, len(other))
         if counters is None:
             return ClassOutcome(scalar="counters not linear in length")
@@ -241,6 +252,43 @@ class ClassBook:
         if np.searchsorted(self.thresholds, len(frame) - 1) == cls and len(frame) > ETH_HLEN:
             return frame[:-1]
         return frame
+
+
+_NUMBER = re.compile(r"\d+")
+
+
+def _drop_templates(
+    out1: FrameOutcome, len1: int, out2: FrameOutcome, len2: int
+) -> tuple[tuple[str, ...], tuple[int | None, ...]] | None:
+    """The two probes' drop reasons as one list: equal reasons stay, reasons that differ only
+    in a number that is each probe's length plus the same ``d`` become a template. None if
+    the probes' drops differ otherwise."""
+    r1 = [d.reason for d in out1.drops]
+    r2 = [d.reason for d in out2.drops]
+    if len(r1) != len(r2):
+        return None
+    texts: list[str] = []
+    offsets: list[int | None] = []
+    for a, b in zip(r1, r2, strict=True):
+        if a == b:
+            texts.append(a)
+            offsets.append(None)
+            continue
+        if _NUMBER.split(a) != _NUMBER.split(b):
+            return None
+        na = [int(x) for x in _NUMBER.findall(a)]
+        nb = [int(x) for x in _NUMBER.findall(b)]
+        varying = {x - len1 for x, y in zip(na, nb, strict=True) if x != y}
+        if len(varying) != 1 or any(y - x != len2 - len1 for x, y in zip(na, nb, strict=True)
+                                    if x != y):
+            return None
+        d = varying.pop()
+        parts = _NUMBER.split(a.replace("{", "{{").replace("}", "}}"))
+        numbers = ["{n}" if x != y else str(x) for x, y in zip(na, nb, strict=True)]
+        texts.append("".join(p + (numbers[i] if i < len(numbers) else "")
+                             for i, p in enumerate(parts)))
+        offsets.append(d)
+    return tuple(texts), tuple(offsets)
 
 
 def _linear_counters(

@@ -12,7 +12,7 @@ the class table, whatever the trace's size.
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,11 +20,12 @@ from typing import Any
 import numpy as np
 
 from macvlan_sim.datapath.counters import CounterBook
+from macvlan_sim.datapath.frame import count_tags
 from macvlan_sim.datapath.outcome import FrameOutcome
 from macvlan_sim.fast import kernels
 from macvlan_sim.fast.classes import TPIDS, ClassBook, ClassReception, address_universe
 from macvlan_sim.fast.index import DEFAULT_CHUNK, Chunk, TraceIndex
-from macvlan_sim.io.capture import CaptureWriter, point_filename
+from macvlan_sim.io.capture import MAX_CAPLEN, CaptureWriter, point_filename
 from macvlan_sim.io.replay import ReplayStats, account_outcome
 from macvlan_sim.io.topology import Topology, load_topology
 
@@ -98,6 +99,9 @@ class FastReplayer:
         self.stats = ReplayStats()
         self.exact_reasons: defaultdict[str, int] = defaultdict(int)
         self._scalar = np.zeros(0, dtype=bool)
+        #: Classes whose drop reasons name the frame's length, and their (class, len) counts.
+        self._lengthwise = np.zeros(0, dtype=bool)
+        self._length_counts: defaultdict[int, Counter[int]] = defaultdict(Counter)
         self._cls = np.zeros(0, dtype=np.int64)
         self._waiting: list[tuple[FrameOutcome, int]] = []
         self.out_dir = out_dir
@@ -126,6 +130,8 @@ class FastReplayer:
         st.records += n
         st.frames_fed += n
         st.truncated += int(np.count_nonzero(chunk.caplens < chunk.origlens))
+        if self._lengthwise.any():
+            self._count_lengths(chunk, cls)
         if self._scalar.any():
             rows = np.flatnonzero(self._scalar[cls])
         else:
@@ -143,6 +149,14 @@ class FastReplayer:
             )
         if self.out_dir is not None:
             self._write_points(chunk, cls, exact)
+
+    def _count_lengths(self, chunk: Chunk, cls: np.ndarray) -> None:
+        """Frames per length of the classes whose drop reasons name the length."""
+        sel = np.flatnonzero(self._lengthwise[cls])
+        keys = cls[sel] * (MAX_CAPLEN + 1) + chunk.caplens[sel]
+        uniq, counts = np.unique(keys, return_counts=True)
+        for key, n in zip(uniq.tolist(), counts.tolist(), strict=True):
+            self._length_counts[key // (MAX_CAPLEN + 1)][key % (MAX_CAPLEN + 1)] += n
 
     def _classify(self, chunk: Chunk) -> np.ndarray:
         if self._cls.shape[0] < len(chunk):
@@ -190,6 +204,9 @@ class FastReplayer:
             outcome = self.book.add(chunk.frame(a), chunk.frame(b), reason)
             self._register(before + k, outcome.receptions)
         self._scalar = self.book.scalar_flags()
+        self._lengthwise = np.array(
+            [o.lengthwise and not o.scalar for o in self.book.outcomes], dtype=bool
+        )
 
     def _class_flags(self, before: int, total: int) -> np.ndarray:
         ids = self.table.ids
@@ -204,9 +221,9 @@ class FastReplayer:
         if chunk.caplens[i] != chunk.origlens[i]:
             return "truncated record (caplen < len)"
         frame = chunk.frame(i)
-        if frame[0] & 1:
-            return "IPv4 group fragment (reassembly)"
-        return f"more than {kernels.MAX_TAGS} VLAN tags"
+        if count_tags(frame) > kernels.MAX_TAGS:
+            return f"more than {kernels.MAX_TAGS} VLAN tags"
+        return "IPv4 group fragment (reassembly)"
 
     def _register(self, cid: int, receptions: tuple[ClassReception, ...]) -> None:
         for j, r in enumerate(receptions):
@@ -353,8 +370,12 @@ class FastReplayer:
                 ps.bytes += total_len + n * r.data_delta
                 ps.pkttypes[r.pkttype] += n
                 ps.queued += n * r.queued
-            for reason in outcome.drops:
-                st.drops[reason] += n
+            for reason, d in zip(outcome.drops, outcome.drop_lengths, strict=True):
+                if d is None:
+                    st.drops[reason] += n
+                    continue
+                for length, count in self._length_counts[cid].items():
+                    st.drops[reason.format(n=length + d)] += count
             for (dev, fld), (slope, intercept) in outcome.counters.items():
                 book.add(dev, fld, slope * total_len + intercept * n)
         return book

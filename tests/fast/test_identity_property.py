@@ -65,3 +65,25 @@ def test_fast_equals_exact(seed: int, vlans: bool, drain: str) -> None:
         trace = tmp_path / "t.pcap"
         _trace(scenario, trace, seed)
         assert_identical(trace, lambda: _topology(scenario), tmp_path, chunk_records=13)
+
+
+def test_over_mtu_frames_stay_in_their_class(tmp_path: Path) -> None:
+    """A drop reason that names the frame's length ("frame of N bytes over MTU") becomes a
+    template: jumbo frames of many lengths share one class and still give the exact reasons."""
+    from macvlan_sim.io.topology import parse_topology
+
+    rng = random.Random(9)
+    trace = tmp_path / "jumbo.pcap"
+    dst, src = bytes.fromhex("020000000100"), bytes.fromhex("0a0000000009")
+    with CaptureWriter(trace) as writer:
+        for i in range(300):
+            size = rng.choice((60, 1514, rng.randint(1515, 9000)))
+            writer.write(1_000 * i, dst + src + b"\x08\x00" + bytes(size - 14))
+    text = (
+        "lower eth0 address 02:00:00:00:00:01 veth\n"
+        "ip link add mv0 link eth0 address 02:00:00:00:01:00 type macvlan mode bridge\n"
+        "ip link set mv0 up\n"
+    )
+    result = assert_identical(trace, lambda: parse_topology(text), tmp_path, chunk_records=64)
+    assert result.exact_frames == 0
+    assert len([r for r in result.stats.drops if "over MTU" in r]) > 10
