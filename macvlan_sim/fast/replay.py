@@ -12,6 +12,7 @@ the class table, whatever the trace's size.
 
 from __future__ import annotations
 
+import inspect
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from macvlan_sim.datapath.counters import CounterBook
+from macvlan_sim.datapath.engine import Engine
 from macvlan_sim.datapath.frame import count_tags
 from macvlan_sim.datapath.outcome import FrameOutcome
 from macvlan_sim.fast import kernels
@@ -31,6 +33,17 @@ from macvlan_sim.io.topology import Topology, load_topology
 
 #: Sort key stride: reception j of frame i sorts as i * _STRIDE + j.
 _STRIDE = 1 << 20
+
+#: Whether the engine takes a record's original length (a snaplen-cut record counts and is
+#: MTU-checked by its original length once it does).
+_TAKES_WIRE_LEN = "wire_len" in inspect.signature(Engine.rx).parameters
+
+
+def rx_exact(engine: Engine, data: bytes, timestamp_ns: int, orig_len: int) -> FrameOutcome:
+    """One frame through the exact engine, as the exact replay feeds it."""
+    if _TAKES_WIRE_LEN:
+        return engine.rx(data, timestamp_ns=timestamp_ns, wire_len=orig_len)
+    return engine.rx(data, timestamp_ns=timestamp_ns)
 
 
 @dataclass
@@ -113,7 +126,7 @@ class FastReplayer:
         self._middles = bytearray()
         self._middle_at: dict[bytes, int] = {}
         #: With ``defer_exact`` (a shard), frames for the exact engine are only listed, as
-        #: (file offset, caplen, timestamp) arrays, for whoever runs them in trace order.
+        #: (file offset, caplen, len, timestamp) rows, for whoever runs them in trace order.
         self.defer_exact = defer_exact
         self.deferred: list[np.ndarray] = []
         self.deliveries = None
@@ -139,7 +152,12 @@ class FastReplayer:
         if self.defer_exact:
             for i in rows.tolist():
                 self.exact_reasons[self.book.outcomes[int(cls[i])].scalar] += 1
-            picked = (chunk.offsets[rows], chunk.caplens[rows], chunk.stamps[rows])
+            picked = (
+                chunk.offsets[rows],
+                chunk.caplens[rows],
+                chunk.origlens[rows],
+                chunk.stamps[rows],
+            )
             self.deferred.append(np.stack(picked, axis=1))
             return
         exact, exact_rows = self._run_exact(chunk, rows, cls)
@@ -243,7 +261,7 @@ class FastReplayer:
         outcomes = self.book.outcomes
         for i in rows.tolist():
             ts = int(chunk.stamps[i])
-            out = self.engine.rx(chunk.frame(i), timestamp_ns=ts)
+            out = rx_exact(self.engine, chunk.frame(i), ts, int(chunk.origlens[i]))
             self.exact_reasons[outcomes[int(cls[i])].scalar] += 1
             per_row[i] = [(r.point, r.pkttype.word) for r in out.receptions]
             if out.pending:
@@ -296,8 +314,9 @@ class FastReplayer:
         pos = 0
         for key, ts, data in extra:
             stop = int(np.searchsorted(keys, key))
-            self._gather(writer, chunk, idx[pos:stop], cut[pos:stop], mlen[pos:stop],
-                         moff[pos:stop], middles)
+            self._gather(
+                writer, chunk, idx[pos:stop], cut[pos:stop], mlen[pos:stop], moff[pos:stop], middles
+            )
             writer.write(ts, data)
             pos = stop
         self._gather(writer, chunk, idx[pos:], cut[pos:], mlen[pos:], moff[pos:], middles)
@@ -310,8 +329,16 @@ class FastReplayer:
         size = int((caplens - cut + mlen).sum()) + 16 * len(idx)
         out = np.empty(size, dtype=np.uint8)
         written = kernels.gather_records(
-            chunk.buf, chunk.offsets[idx], caplens, chunk.stamps[idx], writer.nanosecond,
-            cut, middles, moff, mlen, out,
+            chunk.buf,
+            chunk.offsets[idx],
+            caplens,
+            chunk.stamps[idx],
+            writer.nanosecond,
+            cut,
+            middles,
+            moff,
+            mlen,
+            out,
         )
         writer.write_raw(out[:written], len(idx))
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from macvlan_sim.fast.index import DEFAULT_CHUNK, TraceIndex, shard_bounds
-from macvlan_sim.fast.replay import FastReplayer, FastResult, replay
+from macvlan_sim.fast.replay import FastReplayer, FastResult, replay, rx_exact
 from macvlan_sim.io.replay import ReplayStats, account_outcome
 from macvlan_sim.io.topology import parse_topology
 
@@ -31,7 +31,7 @@ def run_shard(
         replayer.feed(chunk)
     result = replayer.finish()
     deferred = (
-        np.concatenate(replayer.deferred) if replayer.deferred else np.zeros((0, 3), np.int64)
+        np.concatenate(replayer.deferred) if replayer.deferred else np.zeros((0, 4), np.int64)
     )
     return result.stats, result.exact_reasons, deferred, result.classes
 
@@ -93,9 +93,9 @@ def _merge(trace: str, topology_text: str, parts: list) -> FastResult:
             classes = max(classes, part_classes)
             for k, v in part_reasons.items():
                 reasons[k] = reasons.get(k, 0) + v
-            for offset, caplen, ts in deferred.tolist():
+            for offset, caplen, orig_len, ts in deferred.tolist():
                 data = os.pread(f.fileno(), caplen, offset)
-                out = engine.rx(data, timestamp_ns=ts)
+                out = rx_exact(engine, data, ts, orig_len)
                 if out.pending:
                     waiting.append(out)
                 else:
