@@ -1,7 +1,8 @@
 """The compiled loops of the fast path (numba, ``cache=True``).
 
 Only what is inherently sequential is here: walking a classic pcap's chain of record headers
-(each header's position depends on the previous one's length), looking frames' keys up in an
+(each header's position depends on the previous one's length; shards resynchronise on header
+chains instead, :func:`find_record_start`), looking frames' keys up in an
 open-addressing hash table that grows as new keys appear, and the byte gathers that build
 output records. Everything data-parallel stays in numpy. The functions are few and small on
 purpose: their compile time counts once per machine (the on-disk cache keeps them), and every
@@ -19,7 +20,8 @@ WALK_FULL, WALK_END, WALK_IRREGULAR = 0, 1, 2
 
 #: Key layout: 4 words. dst, src (48 bits each; a unicast address the model never stores is
 #: replaced by ``UNKNOWN_UNICAST``), up to 12 bytes from offset 12 (tags, ethertype, and the
-#: 802.3 word) in words 2-3, and in word 3's top 16 bits the length class and flags.
+#: 802.3 word) in words 2-3, and in word 3's top 32 bits the length class (16 bits) and the
+#: flags (16 bits).
 KEY_WORDS = 4
 UNKNOWN_UNICAST = np.uint64(1 << 62)
 #: A flag in the key that sends a frame's class to the exact engine whatever it is.

@@ -42,20 +42,23 @@ def _trace(scenario: dict, path: Path, seed: int) -> None:
             for variant in _variants(frame, rng):
                 if len(variant) >= 14:
                     writer.write(ts, variant)
-                    ts += rng.choice((1, 1000, 40_000_000_000))  # past ipfrag_time, sometimes
+                    # µs apart (the queue fills at 2,000/s), or past ipfrag_time, sometimes
+                    ts += rng.choice((1, 1000, 400_000, 40_000_000_000))
 
 
 def _topology(scenario: dict) -> Topology:
     sc = Scenario(scenario)
     host, _log = sc.build()
-    return Topology(host, hairpin=sc.hairpin, drain=scenario.get("drain", "frame"))
+    drain = scenario.get("drain", "frame")
+    rate = 2_000 if drain == "rate" else None  # one queued copy per 0.5 ms of trace time
+    return Topology(host, hairpin=sc.hairpin, drain=drain, service_rate=rate)
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     seed=st.integers(0, 10**6),
     vlans=st.booleans(),
-    drain=st.sampled_from(["frame", "frame", "manual"]),
+    drain=st.sampled_from(["frame", "frame", "manual", "rate"]),
 )
 def test_fast_equals_exact(seed: int, vlans: bool, drain: str) -> None:
     scenario = random_scenario(seed, frames=30, vlans=vlans)
