@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from macvlan_sim.cli.main import default_topology_text, main
-from macvlan_sim.cli.replay import Replayer
 from macvlan_sim.datapath.engine import Engine
 from macvlan_sim.io.capture import CaptureError, ethernet_frames, open_capture
+from macvlan_sim.io.replay import Replayer
 from macvlan_sim.io.topology import parse_topology
 from macvlan_sim.io.trace_topology import topology_for
 

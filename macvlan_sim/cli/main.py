@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import stat
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -80,13 +81,56 @@ def cmd_topology_show(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------- replay
+def _seekable(trace: str) -> bool:
+    """A regular file (the fast path maps it and reads it more than once), or a path that does
+    not exist (the replay then says so). FIFOs, pipes and ``<(...)`` are read once, in order."""
+    try:
+        return stat.S_ISREG(os.stat(trace).st_mode)
+    except OSError:
+        return True
+
+
+def _replay_topology_text(args: argparse.Namespace) -> tuple[str, str]:
+    """(topology text, where it came from): a file, the bundled default, or ``auto``."""
+    if args.topology == "auto" and not _seekable(args.trace):
+        raise SimError(f"{args.trace}: --topology auto reads the trace twice: it needs a file")
+    if args.topology == "auto":
+        from macvlan_sim.fast.addresses import unicast_destinations
+        from macvlan_sim.io.trace_topology import topology_from_counts
+
+        counts = unicast_destinations(args.trace, keep_going=args.keep_going)
+        return topology_from_counts(counts), f"auto (from {args.trace})"
+    if args.topology is None:
+        return default_topology_text(), "<bundled default topology>"
+    try:
+        return Path(args.topology).read_text(), args.topology
+    except OSError as exc:
+        raise SimError(f"{args.topology}: cannot read: {exc.strerror}") from None
+
+
 def cmd_replay(args: argparse.Namespace) -> int:
     from macvlan_sim.cli.out_dir import prepare_out_dir
-    from macvlan_sim.cli.replay import Replayer
-    from macvlan_sim.io.capture import CaptureWriter, ethernet_frames, open_capture
+    from macvlan_sim.io.capture import CaptureWriter
+    from macvlan_sim.io.topology import parse_topology
 
-    topo = _load_topology(args.topology)
-    engine = topo.engine(keep_paths=False)
+    text, source = _replay_topology_text(args)
+    if args.bc_rate is not None:
+        if args.bc_rate < 1:
+            raise SimError("--bc-rate needs at least 1 broadcast per second")
+        text = f"host drain rate {args.bc_rate}\n{text}"  # later lines cannot undo it: checked
+    topo = parse_topology(text, source)
+    if args.bc_rate is not None and topo.service_rate != args.bc_rate:
+        raise SimError(f"{source}: its own 'host drain' line overrides --bc-rate")
+    sharded = bool(args.workers or args.scheduler)
+    if args.engine == "fast" and not _seekable(args.trace):
+        if sharded or args.deliveries or args.index_cache:
+            raise SimError(f"{args.trace}: a pipe is read once, in order: no --workers, "
+                           "--scheduler, --deliveries or --index-cache")
+        args.engine = "exact"  # a pipe can be read once, in order: the exact engine streams it
+    if args.engine == "exact" and (sharded or args.deliveries):
+        raise SimError("--workers, --scheduler and --deliveries need --engine fast")
+    if sharded and (args.out or args.deliveries):
+        raise SimError("--out and --deliveries write in one process: no --workers/--scheduler")
     out = prepare_out_dir(Path(args.out), force=args.force) if args.out else None
 
     def open_point(path: Path) -> CaptureWriter:
@@ -94,24 +138,13 @@ def cmd_replay(args: argparse.Namespace) -> int:
         out.add(path)
         return CaptureWriter(path, timestamps="clamp")
 
-    replayer = Replayer(
-        engine,
-        open_point if out else None,
-        out.path if out else None,
-        trace=str(args.trace),
-        topology=topo.source,
-    )
     try:
-        with open_capture(args.trace, keep_going=args.keep_going) as reader:
-            records = ethernet_frames(reader)
-            if args.no_progress or args.json or not sys.stderr.isatty():
-                replayer.feed(records)
-            else:
-                _feed_with_progress(replayer, records, reader)
-            stats = replayer.finish(reader)
+        if args.engine == "exact":
+            stats = _replay_exact(args, topo, out, open_point)
+        else:
+            stats = _replay_fast(args, topo, text, out, open_point)
     except BaseException:
         # Whatever stopped the run (an error, Ctrl-C), its pcaps are incomplete: remove them.
-        replayer.abort()
         if out is not None:
             out.discard()
         raise
@@ -124,6 +157,119 @@ def cmd_replay(args: argparse.Namespace) -> int:
             from macvlan_sim.cli.report import replay_report
 
             replay_report(_stdout(), stats)
+    _note_unmatched(stats, topo)
+    return 0
+
+
+def _replay_exact(args: argparse.Namespace, topo: Any, out: Any, open_point: Any) -> Any:
+    from macvlan_sim.io.capture import ethernet_frames, open_capture
+    from macvlan_sim.io.replay import Replayer
+
+    replayer = Replayer(
+        topo.engine(keep_paths=False),
+        open_point if out else None,
+        out.path if out else None,
+        trace=str(args.trace),
+        topology=topo.source,
+    )
+    try:
+        with open_capture(args.trace, keep_going=args.keep_going) as reader:
+            records = ethernet_frames(reader)
+            if args.no_progress or args.json or not sys.stderr.isatty():
+                replayer.feed(records)
+            else:
+                _feed_with_progress(replayer, records, reader)
+            return replayer.finish(reader)
+    except BaseException:
+        replayer.abort()
+        raise
+
+
+def _replay_fast(
+    args: argparse.Namespace, topo: Any, text: str, out: Any, open_point: Any
+) -> Any:
+    if args.workers or args.scheduler:
+        from macvlan_sim.fast.shards import replay_on_dask
+
+        result = replay_on_dask(
+            args.trace,
+            text,
+            workers=args.workers or 1,
+            scheduler=args.scheduler,
+            keep_going=args.keep_going,
+            topology_source=topo.source,
+        )
+    else:
+        from macvlan_sim.fast import replay
+
+        result = replay(
+            args.trace,
+            topo,
+            out_dir=out.path if out else None,
+            open_writer=open_point if out else None,
+            deliveries=args.deliveries,
+            keep_going=args.keep_going,
+            index_cache=args.index_cache,
+        )
+    return result.stats
+
+
+def _note_unmatched(stats: Any, topo: Any) -> None:
+    """One line when no unicast frame reached a macvlan: the topology does not fit the trace."""
+    names = [d.name for d in topo.host.macvlans()]
+    matched = any(stats.points[n].pkttypes.get("host") for n in names if n in stats.points)
+    if stats.frames_fed and not matched:
+        print(
+            "macvlan-sim: note: no unicast frame matched any macvlan of this topology; "
+            "`--topology auto` builds one from the trace's own addresses",
+            file=sys.stderr,
+        )
+
+
+# ---------------------------------------------------------------------- gen
+def cmd_gen(args: argparse.Namespace) -> int:
+    from macvlan_sim.fast.synthetic import Shares, generate, parse_sizes, topology_text
+    from macvlan_sim.io.topology import parse_topology
+
+    shares = Shares(
+        broadcast=args.broadcast,
+        multicast=args.multicast,
+        unknown=args.unknown,
+        tagged=args.tagged,
+        source=args.source,
+        hairpin=args.hairpin,
+    )
+    shares.check()
+    text = topology_text(args.devices, shares, tuple(args.modes.split(",")))
+    parse_topology(text, "<generated topology>")  # bad modes fail here, before writing
+    sizes = parse_sizes(args.sizes)
+    generate(
+        args.trace,
+        frames=args.frames,
+        devices=args.devices,
+        sizes=sizes,
+        shares=shares,
+        seed=args.seed,
+    )
+    topo_path = args.topology_out or str(Path(args.trace).with_suffix(".topo"))
+    Path(topo_path).write_text(text)
+    print(f"wrote {args.frames} frames to {args.trace} and their topology to {topo_path}")
+    return 0
+
+
+def cmd_topology_from_trace(args: argparse.Namespace) -> int:
+    from macvlan_sim.fast.addresses import unicast_destinations
+    from macvlan_sim.io.topology import parse_topology
+    from macvlan_sim.io.trace_topology import topology_from_counts
+
+    modes = tuple(args.modes.split(","))
+    counts = unicast_destinations(args.trace, keep_going=args.keep_going)
+    text = topology_from_counts(counts, modes=modes, devices=args.devices)
+    parse_topology(text, f"<topology from {args.trace}>")
+    if args.output:
+        Path(args.output).write_text(text)
+    else:
+        print(text, end="")
     return 0
 
 
@@ -181,7 +327,31 @@ def build_parser() -> argparse.ArgumentParser:
 
     rp = sub.add_parser("replay", help="replay a pcap/pcapng trace into the lower")
     rp.add_argument("trace", help="pcap or pcapng file")
-    rp.add_argument("--topology", help="topology file (default: the bundled one)")
+    rp.add_argument(
+        "--topology",
+        help="topology file (default: the bundled one); 'auto': macvlans for the trace's "
+        "busiest unicast MACs",
+    )
+    rp.add_argument(
+        "--engine",
+        choices=("fast", "exact"),
+        default="fast",
+        help="fast: vectorised, identical results (default); exact: the reference engine",
+    )
+    rp.add_argument("--workers", type=int, default=0, help="run shards on a local Dask cluster")
+    rp.add_argument("--scheduler", help="run shards on the Dask cluster at this address")
+    rp.add_argument("--deliveries", help="per-frame delivery arrays to this Parquet file")
+    rp.add_argument(
+        "--index-cache",
+        action="store_true",
+        help="keep the trace's index beside it (TRACE.mvsidx) and reuse it (fast engine)",
+    )
+    rp.add_argument(
+        "--bc-rate",
+        type=int,
+        help="serve the broadcast queue at this many frames/s of trace time (default: "
+        "drained after every frame)",
+    )
     rp.add_argument(
         "--out",
         help="write one pcap per observation point into this directory (created if missing; "
@@ -203,6 +373,27 @@ def build_parser() -> argparse.ArgumentParser:
     show = tp_sub.add_parser("show", help="apply a topology file and show the result")
     show.add_argument("file", nargs="?", help="topology file (default: the bundled one)")
     show.set_defaults(func=cmd_topology_show)
+    ft = tp_sub.add_parser("from-trace", help="a topology whose macvlans own a trace's MACs")
+    ft.add_argument("trace", help="pcap or pcapng file")
+    ft.add_argument("--modes", default="bridge", help="macvlan modes, taken in turn (a,b,...)")
+    ft.add_argument("--devices", type=int, default=64, help="at most this many macvlans")
+    ft.add_argument("-o", "--output", help="write the topology here instead of stdout")
+    ft.add_argument("--keep-going", action="store_true", help="skip and count bad records")
+    ft.set_defaults(func=cmd_topology_from_trace)
+
+    gn = sub.add_parser("gen", help="write a synthetic trace and the topology it is meant for")
+    gn.add_argument("trace", help="pcap file to write")
+    gn.add_argument("--frames", type=int, default=100_000)
+    gn.add_argument("--devices", type=int, default=256)
+    gn.add_argument("--sizes", default="64", help="frame size N, or a uniform range N-M")
+    gn.add_argument("--modes", default="bridge", help="macvlan modes, taken in turn (a,b,...)")
+    shares = ("broadcast", 0.1), ("multicast", 0.0), ("unknown", 0.05)
+    shares += ("tagged", 0.0), ("source", 0.0), ("hairpin", 0.0)
+    for share, default in shares:
+        gn.add_argument(f"--{share}", type=float, default=default, help=f"{share} share (0-1)")
+    gn.add_argument("--seed", type=int, default=0)
+    gn.add_argument("--topology-out", help="where to write the topology (default: TRACE.topo)")
+    gn.set_defaults(func=cmd_gen)
 
     _add_verify_kernel(sub)
     _add_teach(sub)

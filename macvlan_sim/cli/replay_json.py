@@ -1,6 +1,6 @@
 """``replay --json``: the statistics of a replay as a document scripts can rely on.
 
-One function, :func:`replay_json`, turns a :class:`~macvlan_sim.cli.replay.ReplayStats` into
+One function, :func:`replay_json`, turns a :class:`~macvlan_sim.io.replay.ReplayStats` into
 the document, whichever engine filled it (the exact engine or the fast path), so the two cannot
 print different shapes. Its keys are stable and described by the JSON Schema in
 ``docs/replay-json.schema.json`` (``format`` names the version; a test validates real output
@@ -13,9 +13,9 @@ from __future__ import annotations
 from typing import Any
 
 from macvlan_sim.cli.byte_rules import BYTE_RULES
-from macvlan_sim.cli.replay import FATES, TRUNCATED_TREATMENT, ReplayStats
 from macvlan_sim.datapath.rules import RULES
 from macvlan_sim.io.capture import point_filename
+from macvlan_sim.io.replay import FATES, TRUNCATED_TREATMENT, ReplayStats
 
 FORMAT = "macvlan-sim.replay/1"
 
@@ -61,6 +61,12 @@ def replay_json(stats: ReplayStats) -> dict[str, Any]:
             "clamp_rule": CLAMP_RULE,
         },
         "byte_rules": dict(BYTE_RULES),
+        "fast_path": None
+        if stats.engine != "fast"
+        else {
+            "classes": stats.fast_classes,
+            "exact_frames": dict(sorted(stats.exact_frames.items())),
+        },
     }
 
 

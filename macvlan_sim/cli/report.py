@@ -8,10 +8,10 @@ from rich.table import Table
 from rich.text import Text
 
 from macvlan_sim.cli.byte_rules import BYTE_RULES
-from macvlan_sim.cli.replay import FATES, TRUNCATED_TREATMENT, ReplayStats
 from macvlan_sim.cli.replay_json import CLAMP_RULE, rule_text
 from macvlan_sim.datapath.counters import FIELDS
 from macvlan_sim.io.capture import point_filename
+from macvlan_sim.io.replay import FATES, TRUNCATED_TREATMENT, ReplayStats
 
 _PKTTYPES = ("host", "broadcast", "multicast", "otherhost", "outgoing")
 

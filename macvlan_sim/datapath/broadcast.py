@@ -1,8 +1,9 @@
 """Where a group frame goes among the macvlans: ``macvlan_broadcast``, its mode masks, and the
 broadcast queue (spec §6, §7).
 
-``flood_mask`` is the table of §6 — the one place that says, for instance, that a broadcast
-hairpinned back from a VEPA device reaches the other VEPA and the BRIDGE devices.
+``flood_mask`` reads the table of §6 (:mod:`macvlan_sim.datapath.tables`), the one place that
+says, for instance, that a broadcast hairpinned back from a VEPA device reaches the other VEPA
+and the BRIDGE devices.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from typing import TYPE_CHECKING
 
 from macvlan_sim.datapath.reasons import WhyNot
 from macvlan_sim.datapath.skb import Lazy
-from macvlan_sim.model.constants import ETH_P_PAUSE, Mode, PktType
+from macvlan_sim.datapath.tables import FLOOD_MASK_BY_SENDER, pkt_type_at
+from macvlan_sim.model.constants import ETH_P_PAUSE, Mode
 from macvlan_sim.model.filters import device_accepts
 from macvlan_sim.model.mac import format_mac
 from macvlan_sim.model.port import QueuedBroadcast
@@ -22,23 +24,10 @@ if TYPE_CHECKING:
     from macvlan_sim.model.devices import MacvlanDevice
     from macvlan_sim.model.port import MacvlanPort
 
-#: A frame from outside (or from the lower, or an unknown source): everyone but SOURCE.
-EXTERNAL_MASK = Mode.PRIVATE | Mode.VEPA | Mode.PASSTHRU | Mode.BRIDGE
-
-
 def flood_mask(src: MacvlanDevice | None) -> Mode:
-    """The modes a group frame is flooded to, by the macvlan whose MAC is its source (§6).
-
-    - no macvlan sent it: PRIVATE | VEPA | PASSTHRU | BRIDGE;
-    - a VEPA macvlan sent it (a switch hairpinned it back): VEPA | BRIDGE, not the sender;
-    - a BRIDGE macvlan sent it (its bridge siblings got a local copy on transmit): VEPA only.
-    PRIVATE/PASSTHRU/SOURCE senders never get here: M3 returns the frame to them alone.
-    """
-    if src is None:
-        return EXTERNAL_MASK
-    if src.mode == Mode.VEPA:
-        return Mode.VEPA | Mode.BRIDGE
-    return Mode.VEPA
+    """The modes a group frame is flooded to, by the macvlan whose MAC is its source (§6):
+    the table :data:`~macvlan_sim.datapath.tables.FLOOD_MASK_BY_SENDER`."""
+    return FLOOD_MASK_BY_SENDER[None if src is None else src.mode]
 
 
 def macvlan_broadcast(
@@ -99,7 +88,7 @@ def _deliver_copy(eng: Engine, copy: Skb, dev: MacvlanDevice, *, local: bool) ->
 
         return dev_forward_skb(eng, dev, copy)
     copy.dev = dev
-    copy.pkt_type = PktType.BROADCAST if copy.dst == dev.broadcast else PktType.MULTICAST
+    copy.pkt_type = pkt_type_at(copy.dst, dev.mac, dev.broadcast)
     eng.netif_rx(copy)
     return True
 
@@ -128,10 +117,13 @@ def broadcast_enqueue(eng: Engine, port: MacvlanPort, src: MacvlanDevice | None,
     )
 
 
-def process_broadcast_queue(eng: Engine, port: MacvlanPort) -> None:
-    """``macvlan_process_broadcast``: drain the queue in FIFO order; the sender's mode is read
-    now, not when the frame was queued."""
-    while port.bc_queue:
+def process_broadcast_queue(eng: Engine, port: MacvlanPort, limit: int | None = None) -> None:
+    """``macvlan_process_broadcast``: drain the queue in FIFO order (at most ``limit`` copies:
+    the rate model serves one at a time); the sender's mode is read now, not when the frame
+    was queued."""
+    served = 0
+    while port.bc_queue and (limit is None or served < limit):
+        served += 1
         entry = port.bc_queue.popleft()
         entry.skb.step("Q2 broadcast workqueue runs")
         with eng.frame_context(entry.frame_index):

@@ -35,9 +35,12 @@ class Engine:
     device); each call returns the frame's :class:`FrameOutcome`.
 
     ``drain`` says when the broadcast workqueue runs: ``"frame"`` (after every frame, as a
-    kernel that keeps up does) or ``"manual"`` (only at :meth:`run_workqueue`, to study queue
-    overflow and reordering). ``hairpin`` makes the wire reflect every frame it receives back
-    into the lower once (a reflective-relay switch); reflected copies are pass 1.
+    kernel that keeps up does), ``"manual"`` (only at :meth:`run_workqueue`, to study queue
+    overflow and reordering) or ``"rate"``: one worker serves queued broadcasts, oldest first,
+    ``service_rate`` per second of the frames' timestamps (``timestamp_ns``), so a trace shows
+    whether a queue of ``bcqueuelen`` overflows at that rate. ``hairpin`` makes the wire reflect
+    every frame it receives back into the lower once (a reflective-relay switch); reflected
+    copies are pass 1.
     """
 
     def __init__(
@@ -48,9 +51,12 @@ class Engine:
         hairpin: bool = False,
         batch_size: int = 4096,
         keep_paths: bool = True,
+        service_rate: int | None = None,
     ) -> None:
-        if drain not in ("frame", "manual"):
-            raise SimError(f"drain must be 'frame' or 'manual', not {drain!r}")
+        if drain not in ("frame", "manual", "rate"):
+            raise SimError(f"drain must be 'frame', 'manual' or 'rate', not {drain!r}")
+        if (drain == "rate") != (service_rate is not None) or (service_rate or 1) < 1:
+            raise SimError("drain 'rate' needs a service_rate of at least 1 (and only it does)")
         if host.lower is None:
             raise SimError("the host has no lower device")
         self.host = host
@@ -71,6 +77,12 @@ class Engine:
         #: Fault injection: called as ``fault_hook(point, device)`` where the kernel could fail
         #: an allocation (``"skb_share_check"``); returning True makes that allocation fail.
         self.fault_hook: Callable[[str, NetDevice], bool] | None = None
+        #: The rate model: every queued copy (port, time queued) in order, the time the worker
+        #: is free again, one copy's service time, and the time now (the last timestamp).
+        self._arrivals: deque[tuple[MacvlanPort, int]] = deque()
+        self._free_at = 0
+        self._service_ns = 1_000_000_000 // service_rate if service_rate else 0
+        self._now = 0
         for name in host.devices:
             self.counters.ensure(name)
 
@@ -119,6 +131,8 @@ class Engine:
         self._next_index += 1
         if timestamp_ns is not None:
             self.defrag.now_ns = timestamp_ns
+            if self.drain == "rate":
+                self.serve_until(timestamp_ns)
         with self._frame(out):
             out.send = self._send_check(point, data) if socket else self._plain_check(data)
             if out.send == "ok":
@@ -138,9 +152,29 @@ class Engine:
             self.run_workqueue()
         return out
 
+    def serve_until(self, now_ns: int) -> None:
+        """The rate model: serve, oldest first, every queued copy whose service ends by
+        ``now_ns`` (the worker starts a copy when it is queued or when the previous one is
+        done, whichever is later). Copies queued while serving wait their turn."""
+        self._now = max(self._now, now_ns)
+        while self._arrivals:
+            port, queued_at = self._arrivals[0]
+            done = max(queued_at, self._free_at) + self._service_ns
+            if done > now_ns:
+                return
+            self._arrivals.popleft()
+            self._free_at = done
+            self._now = done
+            process_broadcast_queue(self, port, limit=1)
+        self._now = max(self._now, now_ns)
+
     def run_workqueue(self) -> None:
         """The broadcast workqueue runs: every port's queue is drained (FIFO), until none is
         left (a copy delivered to a macvlan can be queued again on a port stacked above it)."""
+        if self.drain == "rate":
+            while self._arrivals:
+                process_broadcast_queue(self, self._arrivals.popleft()[0], limit=1)
+            self._busy_ports.clear()
         while self._busy_ports:
             port = next(iter(self._busy_ports))
             del self._busy_ports[port]
@@ -297,6 +331,8 @@ class Engine:
         """A copy went into ``port``'s broadcast queue: the workqueue has work."""
         self.out.pending += 1
         self._busy_ports[port] = None
+        if self.drain == "rate":
+            self._arrivals.append((port, self._now))
 
     def dequeued(self, skb: Skb) -> None:
         self.out.pending -= 1

@@ -5,7 +5,7 @@ over (a flood that masks its mode out, a unicast lookup that picks another devic
 demultiplexer whose tag names another sub-interface, a NIC filter that rejects the frame …).
 Each reason carries its rule id (see ``docs/rules.md``) and an English template, kept here in
 one table so that ``explain``, a fast path and the docs read the same words — the way the flood
-masks live in :func:`macvlan_sim.datapath.broadcast.flood_mask`.
+masks live in :data:`macvlan_sim.datapath.tables.FLOOD_MASK_BY_SENDER`.
 
 Skips are recorded only while decision paths are kept (``Engine(keep_paths=True)``), so
 replaying a trace pays nothing for them.

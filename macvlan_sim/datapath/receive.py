@@ -13,9 +13,9 @@ from macvlan_sim.datapath.frame import eth_protocol, pull_tag, push_tag
 from macvlan_sim.datapath.reasons import WhyNot
 from macvlan_sim.datapath.rx_handler import macvlan_handle_frame
 from macvlan_sim.datapath.skb import Skb
+from macvlan_sim.datapath.tables import pkt_type_at
 from macvlan_sim.model.constants import VLAN_TPIDS, PktType, RxHandlerResult
 from macvlan_sim.model.devices import NetDevice
-from macvlan_sim.model.mac import is_group
 
 if TYPE_CHECKING:
     from macvlan_sim.datapath.engine import Engine
@@ -24,11 +24,7 @@ if TYPE_CHECKING:
 def eth_type_trans(skb: Skb, dev: NetDevice) -> None:
     """Set ``pkt_type`` against ``dev``'s addresses and ``protocol`` from the frame, then pull
     the Ethernet header (which changes ``skb->len``)."""
-    dst = skb.dst
-    if is_group(dst):
-        skb.pkt_type = PktType.BROADCAST if dst == dev.broadcast else PktType.MULTICAST
-    else:
-        skb.pkt_type = PktType.HOST if dst == dev.mac else PktType.OTHERHOST
+    skb.pkt_type = pkt_type_at(skb.dst, dev.mac, dev.broadcast)
     skb.protocol = eth_protocol(skb.data)
     skb.dev = dev
     skb.pulled = True

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from macvlan_sim.datapath.broadcast import broadcast_enqueue, multicast_rx
 from macvlan_sim.datapath.reasons import WhyNot
 from macvlan_sim.datapath.skb import Lazy
+from macvlan_sim.datapath.tables import pkt_type_at
 from macvlan_sim.model.constants import ETH_P_IP, Mode, PktType, RxHandlerResult
 from macvlan_sim.model.mac import eth_hash, format_mac, is_group, mc_hash
 
@@ -73,7 +74,7 @@ def _return_to_sender(eng: Engine, skb: Skb, src: MacvlanDevice) -> RxHandlerRes
     hairpinning switch; only that device gets it (counted as 1 packet of 0 bytes)."""
     skb.step("M3 source MAC is %s macvlan %s: return to sender only", src.mode, src.name)
     skb.dev = src
-    skb.pkt_type = PktType.BROADCAST if skb.dst == src.broadcast else PktType.MULTICAST
+    skb.pkt_type = pkt_type_at(skb.dst, src.mac, src.broadcast)
     eng.count(src.name, "rx_packets", 1)
     eng.count(src.name, "rx_bytes", 0)
     eng.netif_rx(skb)

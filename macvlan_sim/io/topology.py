@@ -3,7 +3,7 @@
 A file declares the lower device with a ``lower`` line, then uses iproute2 syntax::
 
     host ipv6 off                      # options: ipv6 on|off, filters exact|hash, seed N,
-                                       #          hairpin on|off, drain frame|manual
+                                       #          hairpin on|off, drain frame|manual|rate N
     lower eth0 address 02:00:00:00:00:01 nic 64 mtu 1500
     wire address 02:00:00:00:ff:fe
     ip link add mv0 link eth0 address 02:00:00:00:01:00 type macvlan mode bridge
@@ -44,7 +44,7 @@ class Topology:
     """A built host plus the run options the file set.
 
     ``filters`` and ``seed`` are already applied to :attr:`host` (they shape it as it is built);
-    ``hairpin`` and ``drain`` describe how frames are run, so they live here and
+    ``hairpin``, ``drain`` and ``service_rate`` describe how frames are run, so they live here and
     :meth:`engine` hands them on. Build engines with :meth:`engine` so that no file option is
     silently dropped.
     """
@@ -54,6 +54,8 @@ class Topology:
     drain: str = "frame"
     commands: list[str] = field(default_factory=list)
     source: str = "<topology>"
+    #: Broadcast workqueue service rate (frames/s of trace time) with ``drain rate N``.
+    service_rate: int | None = None
 
     def engine(self, **overrides: Any) -> Engine:
         """An :class:`Engine` on this host with every option the file set.
@@ -61,7 +63,11 @@ class Topology:
         Keyword arguments override the file (``drain="manual"``) or add engine-only settings
         (``keep_paths=False``).
         """
-        options: dict[str, Any] = {"hairpin": self.hairpin, "drain": self.drain}
+        options: dict[str, Any] = {
+            "hairpin": self.hairpin,
+            "drain": self.drain,
+            "service_rate": self.service_rate,
+        }
         options.update(overrides)
         return Engine(self.host, **options)
 
@@ -73,6 +79,7 @@ class _Options:
     seed: int = 0
     hairpin: bool = False
     drain: str = "frame"
+    service_rate: int | None = None
     wire_mac: bytes = DEFAULT_WIRE_MAC
 
 
@@ -180,7 +187,9 @@ class _Builder:
         if self.host is None:
             raise TopologyError(f"{self.source}: no 'lower' line declares the lower device")
         o = self.options
-        return Topology(self.host, o.hairpin, o.drain, self.commands, self.source)
+        return Topology(
+            self.host, o.hairpin, o.drain, self.commands, self.source, o.service_rate
+        )
 
     @property
     def h(self) -> Host:
@@ -207,9 +216,13 @@ class _Builder:
         elif key == "hairpin":
             o.hairpin = w.take_onoff("hairpin")
         elif key == "drain":
-            o.drain = w.take("frame|manual")
-            if o.drain not in ("frame", "manual"):
-                raise SimError(f"drain takes frame|manual, not {o.drain!r}")
+            o.drain = w.take("frame|manual|rate")
+            if o.drain not in ("frame", "manual", "rate"):
+                raise SimError(f"drain takes frame|manual|rate N, not {o.drain!r}")
+            if o.drain == "rate":
+                o.service_rate = w.take_int("rate (broadcasts per second)")
+                if o.service_rate < 1:
+                    raise SimError("drain rate needs at least 1 broadcast per second")
         else:
             raise SimError(f"unknown host option {key!r}")
         self._no_more(w)

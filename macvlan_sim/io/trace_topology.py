@@ -71,3 +71,54 @@ def topology_for(
         if rng.random() < 0.85:
             lines.append(f"ip link set {name} up")
     return "\n".join(lines) + "\n"
+
+
+#: Modes ``topology from-trace`` gives its macvlans, in turn, unless told otherwise.
+DEFAULT_MODES = ("bridge",)
+
+
+def topology_from_counts(
+    unicast: Counter[tuple[int, bytes]],
+    *,
+    modes: tuple[str, ...] = DEFAULT_MODES,
+    devices: int = 64,
+    lower: str = "eth0",
+    lower_mac: str = "02:00:00:00:00:01",
+) -> str:
+    """A topology file whose macvlans own a trace's busiest unicast destinations.
+
+    ``unicast`` counts frames by (outer 802.1Q VID or 0, destination MAC). Every VID among the
+    chosen destinations gets a VLAN device on the lower (``eth0.VID``), and the macvlan of a
+    destination seen mostly under a VID sits on that VLAN device, so its frames reach it.
+    Everything is up; modes are taken from ``modes`` in turn. Deterministic for its input.
+    """
+    lower_bytes = bytes.fromhex(lower_mac.replace(":", ""))
+    where: dict[bytes, tuple[int, int]] = {}  # mac -> (frames, vid with most of them)
+    totals: Counter[bytes] = Counter()
+    for (vid, mac), count in unicast.items():
+        totals[mac] += count
+        if mac not in where or count > where[mac][0]:
+            where[mac] = (count, vid)
+    chosen = [
+        m for m, _ in sorted(totals.items(), key=lambda kv: (-kv[1], kv[0]))
+        if is_valid_unicast(m) and m != lower_bytes
+    ][:devices]
+    vids = sorted({where[m][1] for m in chosen} - {0})
+    lines = [
+        "# written by `macvlan-sim topology from-trace`: the trace's busiest unicast MACs",
+        "host ipv6 off",
+        f"lower {lower} address {lower_mac} veth",
+    ]
+    lines += [f"ip link add link {lower} name {lower}.{v} type vlan id {v}" for v in vids]
+    names = [f"{lower}.{v}" for v in vids]
+    for i, mac in enumerate(chosen):
+        vid = where[mac][1]
+        link = f"{lower}.{vid}" if vid else lower
+        mode = modes[i % len(modes)]
+        name = f"mv{i}"
+        lines.append(
+            f"ip link add {name} link {link} address {format_mac(mac)} type macvlan mode {mode}"
+        )
+        names.append(name)
+    lines += [f"ip link set {name} up" for name in names]
+    return "\n".join(lines) + "\n"

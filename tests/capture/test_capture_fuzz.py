@@ -24,7 +24,6 @@ from hypothesis import strategies as st
 
 from macvlan_sim import Engine
 from macvlan_sim.cli.main import default_topology_text
-from macvlan_sim.cli.replay import Replayer
 from macvlan_sim.io.capture import (
     MAX_CAPLEN,
     CaptureError,
@@ -35,6 +34,7 @@ from macvlan_sim.io.capture import (
     open_capture,
     point_filename,
 )
+from macvlan_sim.io.replay import Replayer
 from macvlan_sim.io.topology import parse_topology
 from tests.fuzz_budget import fuzz_settings
 

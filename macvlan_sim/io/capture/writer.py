@@ -118,6 +118,14 @@ class CaptureWriter:
             return 0, 0
         return _U32_LIMIT - 1, (_NS_PER_S - 1) // self._frac_div
 
+    def write_raw(self, records: object, count: int) -> None:
+        """Append ``count`` complete records already laid out in this file's format (16-byte
+        little-endian headers and data, e.g. gathered by the fast path in one buffer)."""
+        if self._f is None:
+            raise ValueError(f"{self.path}: writer is closed")
+        self._guarded(self._raw_write, records)
+        self.count += count
+
     def write_record(self, record: CaptureRecord) -> None:
         """Copy a record from a reader, refusing one of another link type (a replay bug)."""
         if record.linktype != self.linktype:

@@ -1,5 +1,6 @@
-"""Replaying a capture through the engine: every Ethernet frame enters the lower from the wire;
-per-point statistics are gathered and, optionally, one pcap per observation point is written.
+"""Replaying a capture through the exact engine: every Ethernet frame enters the lower from
+the wire; per-point statistics are gathered and, optionally, one pcap per observation point is
+written.
 
 This layer only moves records between a reader, the engine and writers; the decisions are the
 engine's. Every input record is accounted for: fed to the engine (and then received somewhere
@@ -88,7 +89,7 @@ class ReplayStats:
     runts: int = 0
     points: dict[str, PointStats] = field(default_factory=lambda: defaultdict(PointStats))
     #: Dropped copies by rule id; ``drop_points`` splits each by device, ``drop_examples``
-    #: keeps the first reason text seen for each rule.
+    #: keeps one reason text for each rule (see :func:`note_drop_example`).
     drops: Counter[str] = field(default_factory=Counter)
     drop_points: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
     drop_examples: dict[str, str] = field(default_factory=dict)
@@ -97,6 +98,35 @@ class ReplayStats:
     skipped: Counter[str] = field(default_factory=Counter)
     stopped: InputStop | None = None
     counters: dict[str, dict[str, int]] = field(default_factory=dict)
+    #: The fast path only: how many frame classes it probed, and the frames it handed to the
+    #: exact engine one by one, by reason (reassembly, stateful queue, truncated, ...).
+    fast_classes: int = 0
+    exact_frames: Counter[str] = field(default_factory=Counter)
+
+    def add(self, other: ReplayStats) -> None:
+        """Add another part's totals (a shard of the same trace); counters are added too."""
+        self.records += other.records
+        self.frames_fed += other.frames_fed
+        self.truncated += other.truncated
+        self.runts += other.runts
+        for name, ps in other.points.items():
+            mine = self.points[name]
+            mine.frames += ps.frames
+            mine.bytes += ps.bytes
+            mine.pkttypes.update(ps.pkttypes)
+            mine.queued += ps.queued
+            mine.timestamps_clamped += ps.timestamps_clamped
+        self.drops.update(other.drops)
+        for rule, per_point in other.drop_points.items():
+            self.drop_points[rule].update(per_point)
+        for rule, text in other.drop_examples.items():
+            note_drop_example(self, rule, text)
+        self.fates.update(other.fates)
+        self.skipped.update(other.skipped)
+        for dev, per in other.counters.items():
+            mine_c = self.counters.setdefault(dev, {})
+            for fld, value in per.items():
+                mine_c[fld] = mine_c.get(fld, 0) + value
 
     @property
     def records_read(self) -> int:
@@ -146,6 +176,29 @@ def fate_of(outcome: FrameOutcome, lower: str) -> str:
     if outcome.drops:
         return "dropped"
     return "tap_only"
+
+
+def account_outcome(st: ReplayStats, outcome: FrameOutcome, lower: str) -> None:
+    """Add one finished frame's fate, receptions and drops to the totals (both engines)."""
+    st.fates[fate_of(outcome, lower)] += 1
+    for r in outcome.receptions:
+        ps = st.points[r.point]
+        ps.frames += 1
+        ps.bytes += r.wire_len
+        ps.pkttypes[r.pkttype.word] += 1
+        ps.queued += r.queued
+    for d in outcome.drops:
+        st.drops[d.rule] += 1
+        st.drop_points[d.rule][d.point] += 1
+        note_drop_example(st, d.rule, d.reason)
+
+
+def note_drop_example(st: ReplayStats, rule: str, text: str) -> None:
+    """Keep one reason text per rule: the least in sort order, so the example does not
+    depend on the order frames were counted in (per class, per shard, or one by one)."""
+    known = st.drop_examples.get(rule)
+    if known is None or text < known:
+        st.drop_examples[rule] = text
 
 
 class Replayer:
@@ -204,21 +257,10 @@ class Replayer:
             self._account(outcome, record.timestamp_ns)
 
     def _account(self, outcome: FrameOutcome, ts: int) -> None:
-        st = self.stats
-        st.fates[fate_of(outcome, self._lower)] += 1
-        writing = self.open_writer is not None and self.out_dir is not None
-        for r in outcome.receptions:
-            ps = st.points[r.point]
-            ps.frames += 1
-            ps.bytes += r.wire_len
-            ps.pkttypes[r.pkttype.word] += 1
-            ps.queued += r.queued
-            if writing:
+        account_outcome(self.stats, outcome, self._lower)
+        if self.open_writer is not None and self.out_dir is not None:
+            for r in outcome.receptions:
                 self._writer(r.point).write(ts, r.wire_bytes, r.wire_len)
-        for d in outcome.drops:
-            st.drops[d.rule] += 1
-            st.drop_points[d.rule][d.point] += 1
-            st.drop_examples.setdefault(d.rule, d.reason)
 
     def _writer(self, point: str) -> PointWriter:
         writer = self.writers.get(point)
@@ -240,7 +282,7 @@ class Replayer:
             self.stats.points[point].timestamps_clamped = writer.clamped
         if reader is not None:
             self.stats.skipped.update(reader.skipped)
-            self.stats.stopped = _stop_of(reader)
+            self.stats.stopped = input_stop(reader)
         totals = self.engine.counters.nonzero_totals()
         self.stats.counters = {k: v for k, v in sorted(totals.items()) if v}
         return self.stats
@@ -248,15 +290,21 @@ class Replayer:
     def abort(self) -> list[str]:
         """Close every writer without reporting errors and delete the files this replay
         created (they are incomplete); returns their paths."""
-        removed = []
-        for writer in self.writers.values():
-            with contextlib.suppress(Exception):
-                writer.close()
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(writer.path)
-                removed.append(writer.path)
-        self.writers.clear()
-        return removed
+        return discard_writers(self.writers)
+
+
+def discard_writers(writers: dict[str, PointWriter]) -> list[str]:
+    """Close ``writers`` without reporting errors and delete their files (an interrupted
+    replay's pcaps are incomplete); returns the paths removed. Both engines' replays use it."""
+    removed = []
+    for writer in writers.values():
+        with contextlib.suppress(Exception):
+            writer.close()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(writer.path)
+            removed.append(writer.path)
+    writers.clear()
+    return removed
 
 
 class CaptureSource(Protocol):
@@ -269,7 +317,8 @@ class CaptureSource(Protocol):
     def unread_bytes(self) -> int | None: ...
 
 
-def _stop_of(reader: CaptureSource) -> InputStop | None:
+def input_stop(reader: CaptureSource) -> InputStop | None:
+    """Where and why ``reader`` stopped before the end of its file (None: it did not)."""
     if not reader.errors:
         return None
     err = reader.errors[-1]
