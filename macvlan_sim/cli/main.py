@@ -36,16 +36,36 @@ def _fail(message: str) -> int:
 
 # ---------------------------------------------------------------------- scenario
 def cmd_scenario_run(args: argparse.Namespace) -> int:
-    from macvlan_sim.io.scenario import Scenario
+    from macvlan_sim.io.scenario import Scenario, write_result
 
     scenario = Scenario.load(args.file)
-    result = scenario.run(extras=not args.plain, hash_filters=args.hash_filters, seed=args.seed)
-    text = json.dumps(result, indent=1)
-    if args.output:
-        Path(args.output).write_text(text + "\n")
-    else:
-        print(text)
+    options = {"extras": not args.plain, "hash_filters": args.hash_filters, "seed": args.seed}
+    if not args.output:
+        write_result(scenario, sys.stdout, **options)
+        return 0
+    with _OpenOnWrite(args.output) as out:
+        write_result(scenario, out, **options)  # type: ignore[arg-type]
     return 0
+
+
+class _OpenOnWrite:
+    """A text file created at the first write, so a scenario refused at set-up leaves none."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._file: Any = None
+
+    def write(self, text: str) -> int:
+        if self._file is None:
+            self._file = open(self.path, "w")  # noqa: SIM115 - closed in __exit__
+        return self._file.write(text)
+
+    def __enter__(self) -> _OpenOnWrite:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._file is not None:
+            self._file.close()
 
 
 # ---------------------------------------------------------------------- topology

@@ -13,10 +13,14 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from macvlan_sim.datapath.engine import Engine
-from macvlan_sim.datapath.frame import from_hex
+from macvlan_sim.io.scenario_schema import (
+    frame_bytes,
+    load_scenario_file,
+    validate_scenario,
+)
 from macvlan_sim.model.constants import ETH_P_8021AD, ETH_P_8021Q, MacaddrOp, MacvlanFlag, Mode
 from macvlan_sim.model.errors import KernelError, SimError
 from macvlan_sim.model.host import DEFAULT_WIRE_MAC, Host, MacaddrChange
@@ -48,11 +52,11 @@ class SetupLog:
 
 
 class Scenario:
-    """A validated scenario. ``source`` names it in error messages."""
+    """A validated scenario (checked against the format's JSON Schema before anything else
+    looks at it; :class:`ScenarioError` otherwise). ``source`` names it in error messages."""
 
     def __init__(self, data: Any, source: str = "scenario") -> None:
-        if not isinstance(data, dict):
-            raise SimError(f"{source}: a scenario is a JSON object")
+        validate_scenario(data, source)
         self.data = data
         self.source = source
         self.lower = self._obj("lower", {})
@@ -64,19 +68,12 @@ class Scenario:
         self.hairpin = bool(data.get("hairpin", False))
         self.config_after_up = bool(data.get("config_after_up", False))
         self.lower_name = str(self.lower.get("name", "lower"))
+        for index in range(len(self.frames)):
+            self.frame_bytes(index)  # every frame is checked before any result is written
 
     @classmethod
     def load(cls, path: str | Path) -> Scenario:
-        path = Path(path)
-        try:
-            text = path.read_text()
-        except OSError as exc:
-            raise SimError(f"{path}: cannot read: {exc.strerror}") from None
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise SimError(f"{path}: line {exc.lineno}: invalid JSON: {exc.msg}") from None
-        return cls(data, str(path))
+        return cls(load_scenario_file(path), str(path))
 
     # ------------------------------------------------------------------ field helpers
     def _obj(self, key: str, default: dict[str, Any]) -> dict[str, Any]:
@@ -98,13 +95,7 @@ class Scenario:
             raise SimError(f"{self.source}: {where}: {exc}") from None
 
     def frame_bytes(self, index: int) -> bytes:
-        frame = self.frames[index]
-        if "hex" not in frame:
-            raise SimError(f"{self.source}: frames[{index}] has no 'hex'")
-        try:
-            return from_hex(str(frame["hex"]))
-        except SimError as exc:
-            raise SimError(f"{self.source}: frames[{index}]: {exc}") from None
+        return frame_bytes(self.frames[index]["hex"], self.source, index)
 
     # ------------------------------------------------------------------ building the host
     def build(
@@ -277,20 +268,61 @@ class Scenario:
     ) -> dict[str, Any]:
         """Build, send every frame, and return the result object. ``global_protocols`` sets
         which protocols have a handler on every device (default: the usual kernel's)."""
+        frames: list[dict[str, Any]] = []
+        rest = self.stream(
+            frames.append,
+            extras=extras,
+            hash_filters=hash_filters,
+            seed=seed,
+            false_positives=false_positives,
+            global_protocols=global_protocols,
+        )
+        return {"frames": frames, **rest}
+
+    def stream(
+        self,
+        on_frame: Callable[[dict[str, Any]], object],
+        *,
+        extras: bool = True,
+        hash_filters: bool = False,
+        seed: int = 0,
+        false_positives: frozenset[tuple[str, bytes]] = frozenset(),
+        global_protocols: frozenset[int] | None = None,
+    ) -> dict[str, Any]:
+        """Like :meth:`run`, but each frame's result goes to ``on_frame`` as soon as it is
+        known (nothing is kept per frame); returns the rest of the result (counters, setup)."""
         host, log = self.build(hash_filters=hash_filters, seed=seed)
         host.filter_false_positives = false_positives
         if global_protocols is not None:
             host.global_protocols = set(global_protocols)
         engine = Engine(host, hairpin=self.hairpin, keep_paths=extras)
-        frames = []
         for index, spec in enumerate(self.frames):
             data = self.frame_bytes(index)
             point = str(spec.get("inject", "wire"))
             outcome = engine.inject(point, data, note=str(spec.get("note", "")))
-            frames.append(outcome.as_json(extras=extras))
+            on_frame(outcome.as_json(extras=extras))
         totals = engine.counters.nonzero_totals()
         after = {name: totals.get(name, {}) for name in host.devices}
-        return {"frames": frames, "counters": {"after": after}, "setup": log.steps}
+        return {"counters": {"after": after}, "setup": log.steps}
+
+
+def write_result(scenario: Scenario, out: TextIO, **options: Any) -> None:
+    """Run ``scenario`` and write its result to ``out`` as JSON, one frame at a time (memory
+    stays flat however many frames there are). The text parses to what :meth:`Scenario.run`
+    returns."""
+    sep = '{"frames": [\n '
+
+    def one(frame: dict[str, Any]) -> None:
+        nonlocal sep
+        out.write(sep + json.dumps(frame))
+        sep = ",\n "
+
+    rest = scenario.stream(one, **options)  # set-up errors raise before anything is written
+    out.write('{"frames": [' if sep.startswith("{") else "")
+    out.write("\n]")
+    for key, value in rest.items():
+        out.write(f",\n{json.dumps(key)}: {json.dumps(value, indent=1)}")
+    out.write("}\n")
 
 
 def _required(source: str, spec: dict[str, Any], key: str, where: str) -> Any:
