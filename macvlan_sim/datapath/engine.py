@@ -60,6 +60,8 @@ class Engine:
         self.counters = CounterBook()
         self.callbacks = CallbackHub(batch_size)
         self.drop_reasons: Counter[str] = Counter()
+        #: Held IPv4 fragments freed with a reassembly queue that never completed.
+        self.fragments_evicted = 0
         self._backlog: deque[Skb] = deque()
         self._reflections: deque[Skb] = deque()
         self._pending: dict[int, FrameOutcome] = {}
@@ -231,8 +233,15 @@ class Engine:
         )
 
     def held(self, skb: Skb, reason: str, rule: str) -> None:
-        """A fragment kept for reassembly: accounted for like a drop, with its own reason."""
+        """A fragment kept for reassembly (or refused by it): accounted for like a drop, with
+        its own reason."""
         self.drop(skb, reason, rule)
+
+    def evicted(self, skb: Skb, reason: str, fragments: int, rule: str) -> None:
+        """A reassembly queue freed without completing while ``skb`` was being handled: one
+        drop record for the queue; ``fragments_evicted`` counts the fragments it held."""
+        self.drop(skb, reason, rule)
+        self.fragments_evicted += fragments
 
     def queued(self, skb: Skb, port: MacvlanPort) -> None:
         """A copy went into ``port``'s broadcast queue: the workqueue has work."""

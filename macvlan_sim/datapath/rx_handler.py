@@ -35,14 +35,16 @@ def macvlan_handle_frame(eng: Engine, skb: Skb, port: MacvlanPort) -> RxHandlerR
 
 def _handle_group(eng: Engine, skb: Skb, port: MacvlanPort) -> RxHandlerResult:
     if skb.protocol == ETH_P_IP:
-        whole = eng.defrag.check(skb)
-        if whole is None:
-            skb.step("M1 ip_check_defrag: fragment held for reassembly")
-            eng.held(skb, "IPv4 fragment held for reassembly (ip_check_defrag)", "M1")
+        result = eng.defrag.check(skb.data)
+        for reason, fragments in result.evicted:
+            eng.evicted(skb, reason, fragments, "M1")
+        if result.data is None:
+            skb.step("M1 ip_check_defrag: %s", result.verdict)
+            eng.held(skb, str(result.verdict), "M1")
             return RxHandlerResult.CONSUMED
-        if whole is not skb.data:
-            skb.data = whole
-            skb.step("M1 ip_check_defrag: reassembled datagram (%s bytes)", len(whole))
+        if result.data is not skb.data:
+            skb.data = result.data
+            skb.step("M1 ip_check_defrag: reassembled datagram (%s bytes)", len(result.data))
     if forward_source(eng, skb, port):
         eng.drop(skb, "source entry with nodst consumes the frame", "M2")
         return RxHandlerResult.CONSUMED
