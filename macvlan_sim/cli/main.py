@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from macvlan_sim import __version__
+from macvlan_sim.io.cli_types import SEED, OneLineParser
 from macvlan_sim.model.errors import KernelError, SimError
 
 EXIT_ERROR = 2
@@ -139,7 +140,7 @@ def _feed_with_progress(replayer: Any, records: Any, reader: Any) -> None:
 
 # ---------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="macvlan-sim",
         description="Where does a frame go on a host with macvlan devices? The kernel's answer.",
     )
@@ -153,7 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("-o", "--output", help="write the result here instead of stdout")
     run.add_argument("--plain", action="store_true", help="no extras (paths, drops, queued)")
     run.add_argument("--hash-filters", action="store_true", help="salted hash device filters")
-    run.add_argument("--seed", type=int, default=0, help="seed for salts and random MACs")
+    run.add_argument("--seed", type=SEED, default=0, help="seed for salts and random MACs")
     run.set_defaults(func=cmd_scenario_run)
 
     rp = sub.add_parser("replay", help="replay a pcap/pcapng trace into the lower")

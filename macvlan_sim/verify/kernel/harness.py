@@ -16,6 +16,7 @@ from __future__ import annotations
 import errno
 import functools
 import logging
+import math
 import os
 import sys
 from collections.abc import Callable
@@ -557,6 +558,8 @@ def run_scenario_on_kernel(
     scenario needs a NIC lower or 8021q). The namespace is deleted on every exit path,
     including KeyboardInterrupt and SIGTERM (which raises :class:`.netns.HarnessTerminated`).
     """
+    if not (isinstance(settle, int | float) and math.isfinite(settle) and settle > 0):
+        raise ValueError(f"settle must be a finite number of seconds above 0, not {settle!r}")
     spec = parse_scenario(scenario)
     ok, reason = kernel_available()
     if not ok:
