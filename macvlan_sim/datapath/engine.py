@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from macvlan_sim.datapath.broadcast import process_broadcast_queue
-from macvlan_sim.datapath.callbacks import CallbackHub
+from macvlan_sim.datapath.callbacks import CallbackHub, ReentryError
 from macvlan_sim.datapath.counters import CounterBook
 from macvlan_sim.datapath.defrag import Defragmenter
 from macvlan_sim.datapath.frame import eth_protocol, full_bytes, raw_ethertype, to_bytes
@@ -58,7 +58,7 @@ class Engine:
         self.keep_paths = keep_paths
         self.defrag = Defragmenter()
         self.counters = CounterBook()
-        self.callbacks = CallbackHub(batch_size)
+        self.callbacks = CallbackHub(batch_size, points=self.observation_points)
         self.drop_reasons: Counter[str] = Counter()
         #: Held IPv4 fragments freed with a reassembly queue that never completed.
         self.fragments_evicted = 0
@@ -92,7 +92,18 @@ class Engine:
     ) -> FrameOutcome:
         """Send ``frame`` on device ``point`` (``wire`` injects into the lower). With
         ``socket`` the checks an AF_PACKET ``sendto`` makes apply (ENODEV, ENETDOWN, EINVAL
-        for under 14 bytes, EMSGSIZE over the MTU)."""
+        for under 14 bytes, EMSGSIZE over the MTU).
+
+        If a delivery callback raises, the frame is still finished (every copy decided,
+        counted and recorded), then :class:`CallbackError` is raised with the outcome; calling
+        the engine from a callback raises :class:`ReentryError` (see :mod:`.callbacks`)."""
+        self._refuse_reentry("inject")
+        if timestamp_ns is not None and (
+            isinstance(timestamp_ns, bool) or not isinstance(timestamp_ns, int)
+        ):
+            raise TypeError(f"timestamp_ns must be an int, not {type(timestamp_ns).__name__}")
+        if not isinstance(point, str):
+            raise TypeError(f"a point is a device name, not {type(point).__name__}")
         data = to_bytes(frame)
         out = FrameOutcome(self._next_index, data, point, note=note)
         self._next_index += 1
@@ -112,12 +123,19 @@ class Engine:
         if out.pending:
             self._pending[out.index] = out
         if self.drain == "frame":
-            self.run_workqueue()
+            self._drain()
+        self.callbacks.raise_deferred(out)
         return out
 
     def run_workqueue(self) -> None:
         """The broadcast workqueue runs: every port's queue is drained (FIFO), until none is
-        left (a copy delivered to a macvlan can be queued again on a port stacked above it)."""
+        left (a copy delivered to a macvlan can be queued again on a port stacked above it).
+        A callback's exception is raised once the queues are empty."""
+        self._refuse_reentry("run_workqueue")
+        self._drain()
+        self.callbacks.raise_deferred()
+
+    def _drain(self) -> None:
         while self._busy_ports:
             port = next(iter(self._busy_ports))
             del self._busy_ports[port]
@@ -126,7 +144,21 @@ class Engine:
 
     def flush(self) -> None:
         """Hand buffered deliveries to callbacks now."""
+        self._refuse_reentry("flush")
         self.callbacks.flush()
+
+    def observation_points(self) -> set[str]:
+        """What a callback can subscribe to: every device, its ``NAME:stack``, ``wire``."""
+        names = set(self.host.devices)
+        return names | {f"{name}:stack" for name in names}
+
+    def _refuse_reentry(self, what: str) -> None:
+        if self.callbacks.in_callback:
+            raise ReentryError(
+                f"Engine.{what}() called from inside a delivery callback; the engine is "
+                "deciding a frame's copies then: keep the frame and send it after the "
+                "callback returns"
+            )
 
     def pending_frames(self) -> list[FrameOutcome]:
         """Frames with copies still in a broadcast queue."""
