@@ -35,7 +35,7 @@ from .netlink import (
     Rtnl,
     errno_name,
 )
-from .netns import private_netns, sigterm_raises
+from .netns import private_netns, raise_if_signalled, sigterm_raises
 from .sockets import PACKET_OUTGOING, PKTTYPES, Capture, Injector, Observer, write_sysctl
 
 log = logging.getLogger(__name__)
@@ -292,6 +292,7 @@ class _Run:
 
     def _step(self, op: str, fn: Callable[[], object]) -> bool:
         """Run one setup operation; a refusal is logged as a result, not raised."""
+        raise_if_signalled()
         try:
             fn()
         except (NetlinkError, OSError) as exc:
@@ -337,6 +338,7 @@ class _Run:
             )
 
         for v in spec.vlans:
+            raise_if_signalled()
             op = f"vlan {v.name} link {v.link} id {v.vid} protocol {v.protocol}"
             try:
                 rtnl.add_vlan(v.name, v.link, v.vid, v.protocol)
@@ -520,6 +522,7 @@ class _Run:
         ]
         out_frames: list[dict[str, Any]] = []
         for i, frame in enumerate(self.spec.frames):
+            raise_if_signalled()
             late = self.observer.drain()
             if late and out_frames:
                 out_frames[-1].setdefault("errors", []).extend(

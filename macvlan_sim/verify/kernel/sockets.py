@@ -173,6 +173,7 @@ class Observer:
         out: list[Capture] = []
         start = last = time.monotonic()
         while True:
+            ns_mod.raise_if_signalled()
             now = time.monotonic()
             remaining = min(settle - (now - last), max_wait - (now - start))
             if remaining <= 0:
