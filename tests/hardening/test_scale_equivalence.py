@@ -1,0 +1,132 @@
+"""Issue 8 item 7: set-up is near-linear because address lists, synced counts and filter bits
+are kept up to date instead of recomputed. These properties hold the kept state equal to the
+definitions it replaced (recomputed from scratch, recursively, as the model used to), over
+random sequences of configuration steps; and deep stacks work without recursion."""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from macvlan_sim.model.constants import Mode
+from macvlan_sim.model.devices import MacvlanDevice, NetDevice
+from macvlan_sim.model.errors import KernelError, SimError
+from macvlan_sim.model.filters import compute_device_filter, compute_port_filter
+from macvlan_sim.model.host import Host
+from macvlan_sim.model.mac import mc_hash
+
+GROUPS = [bytes([1, 0, 0x5E, 0, 0, n]) for n in range(1, 5)]
+
+
+def ref_mc(dev: NetDevice) -> set[bytes]:
+    """The old definition: own entries plus, recursively, every UP upper's list."""
+    out = set(dev.mc.addresses())
+    for upper in dev.uppers:
+        if upper.up:
+            out |= ref_mc(upper)
+    return out
+
+
+def ref_synced(dev: NetDevice, addr: bytes) -> int:
+    return sum(1 for u in dev.uppers if u.up and addr in ref_mc(u))
+
+
+def ref_uc(dev: NetDevice) -> set[bytes]:
+    out = {a for a, n in dev.uc.items() if n > 0}
+    for upper in dev.uppers:
+        if upper.up:
+            out |= ref_uc(upper)
+    return out
+
+
+def check(host: Host) -> None:
+    for dev in host.devices.values():
+        full = ref_mc(dev)
+        assert dev.mc_addresses() == sorted(full), dev.name
+        every = full | set(dev.mc_synced)
+        assert {a: dev.mc_synced_count(a) for a in every} == {
+            a: ref_synced(dev, a) for a in every
+        }, dev.name
+        assert dev.uc_addresses() == sorted(ref_uc(dev)) and dev.has_uc_addresses() == bool(
+            ref_uc(dev)
+        )
+        if isinstance(dev, MacvlanDevice) and not (dev.promisc or dev.allmulti_flag):
+            flt = compute_device_filter(dev)
+            assert flt.addresses == frozenset(full | {dev.broadcast})
+            assert flt.bits == frozenset(mc_hash(a, dev.filter_salt) for a in flt.addresses)
+        if dev.rx_port is not None and not (dev.promisc or dev.allmulti_flag):
+            for cutoff in (0, 1, 2):
+                chosen = [a for a in full if ref_synced(dev, a) > cutoff] + [dev.broadcast]
+                want = frozenset(mc_hash(a) for a in chosen)
+                assert compute_port_filter(dev, cutoff).bits == want
+        if dev.rx_port is not None:
+            requests = [d.bc_queue_len_req for d in dev.rx_port.vlans]
+            assert dev.rx_port.bc_queue_len_used == max(requests, default=0)
+
+
+OPS = st.lists(st.tuples(st.integers(0, 10), st.integers(0, 50), st.integers(0, 50)), max_size=40)
+
+
+@settings(max_examples=int(os.environ.get("MACVLAN_SIM_FUZZ_EXAMPLES", "60")), deadline=None)
+@given(OPS, st.booleans())
+def test_kept_address_state_equals_the_recursive_definitions(ops, ipv6: bool) -> None:
+    host = Host(ipv6=ipv6, seed=1)
+    host.add_lower("lower", up=False)
+    serial = 0
+    for op, a, b in ops:
+        names = sorted(host.devices)
+        name = names[a % len(names)]
+        other = names[b % len(names)]
+        try:
+            if op == 0:
+                serial += 1
+                host.add_vlan(f"v{serial}", name, b % 3 + 1)
+            elif op == 1:
+                serial += 1
+                host.add_macvlan(
+                    f"m{serial}", name, mode=[Mode.BRIDGE, Mode.VEPA][b % 2], bcqueuelen=b * 10
+                )
+            elif op in (2, 3):
+                host.set_up(name)
+            elif op == 4:
+                host.set_down(name)
+            elif op == 5:
+                host.maddr_add(name, GROUPS[b % len(GROUPS)])
+            elif op == 6:
+                host.maddr_del(name, GROUPS[b % len(GROUPS)])
+            elif op == 7:
+                host.set_promisc(name, bool(b % 2))
+            elif op == 8:
+                host.set_allmulti(name, bool(b % 2))
+            elif op == 9:
+                host.set_address(name, bytes([2, 0, 0, 0, a, b]))
+            elif op == 10 and name != other:
+                host.delete(name)
+        except (KernelError, SimError):
+            pass
+        check(host)
+
+
+def test_a_deep_vlan_stack_goes_up_and_down_without_recursion() -> None:
+    host = Host(ipv6=False)
+    host.add_lower("lower", up=False)
+    link = "lower"
+    for i in range(400):  # past the interpreter's recursion limit of 1000 frames
+        host.add_vlan(f"v{i}", link, 10)
+        link = f"v{i}"
+    host.add_macvlan("mv", link, mode=Mode.BRIDGE)
+    host.set_up("lower")  # 8021q brings the whole stack up with it
+    host.set_up("mv")
+    host.maddr_add(link, GROUPS[0])
+    assert all(d.up for d in host.devices.values())
+    assert host.lower.mc_synced_count(GROUPS[0]) == 1 and host.carrier(host.devices["mv"])
+    host.set_promisc(link, True)
+    assert host.lower.promisc
+    host.set_down("lower")
+    assert not any(d.up for d in host.devices.values() if d.kind in ("vlan", "lower"))
+    host.delete("v0")
+    assert set(host.devices) == {"lower", "wire"}
+    assert Counter(host.lower.mc_synced) == Counter()
