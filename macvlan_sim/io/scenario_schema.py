@@ -43,9 +43,14 @@ def schema() -> dict[str, Any]:
 
 @functools.cache
 def _validator() -> jsonschema.protocols.Validator:
-    cls = jsonschema.validators.validator_for(schema())
-    cls.check_schema(schema())
-    return cls(schema())
+    """The schema's validator, with "integer" meaning a JSON number written without a
+    fraction or exponent: JSON Schema would take 5.0, which netlink cannot carry as a u32."""
+    base = jsonschema.validators.validator_for(schema())
+    base.check_schema(schema())
+    checker = base.TYPE_CHECKER.redefine(
+        "integer", lambda _checker, value: isinstance(value, int) and not isinstance(value, bool)
+    )
+    return jsonschema.validators.extend(base, type_checker=checker)(schema())
 
 
 def load_scenario_file(path: str | Path) -> Any:
