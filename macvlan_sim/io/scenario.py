@@ -233,26 +233,11 @@ class Scenario:
                 log.run(f"{name} up", lambda n=name: host.set_up(n), name)
 
     # ------------------------------------------------------------------ running
-    def run(
-        self,
-        *,
-        extras: bool = True,
-        hash_filters: bool = False,
-        seed: int = 0,
-        false_positives: frozenset[tuple[str, bytes]] = frozenset(),
-        global_protocols: frozenset[int] | None = None,
-    ) -> dict[str, Any]:
-        """Build, send every frame, and return the result object. ``global_protocols`` sets
-        which protocols have a handler on every device (default: the usual kernel's)."""
+    def run(self, **options: Any) -> dict[str, Any]:
+        """Build, send every frame, and return the whole result object (the options are
+        :meth:`stream`'s)."""
         frames: list[dict[str, Any]] = []
-        rest = self.stream(
-            frames.append,
-            extras=extras,
-            hash_filters=hash_filters,
-            seed=seed,
-            false_positives=false_positives,
-            global_protocols=global_protocols,
-        )
+        rest = self.stream(frames.append, **options)
         return {"frames": frames, **rest}
 
     def stream(
@@ -265,8 +250,10 @@ class Scenario:
         false_positives: frozenset[tuple[str, bytes]] = frozenset(),
         global_protocols: frozenset[int] | None = None,
     ) -> dict[str, Any]:
-        """Like :meth:`run`, but each frame's result goes to ``on_frame`` as soon as it is
-        known (nothing is kept per frame); returns the rest of the result (counters, setup)."""
+        """Build and send every frame; each frame's result goes to ``on_frame`` as soon as it
+        is known (nothing is kept per frame). Returns the rest of the result (counters,
+        setup). ``global_protocols`` sets which protocols have a handler on every device
+        (default: the usual kernel's)."""
         host, log = self.build(hash_filters=hash_filters, seed=seed)
         host.filter_false_positives = false_positives
         if global_protocols is not None:

@@ -44,37 +44,32 @@ def _promisc_chain(dev: NetDevice | None, inc: int) -> list[NetDevice]:
     """Bump ``dev``'s count; while its flag flips, ``ndo_change_rx_flags`` of macvlan and
     VLAN devices passes the change to the device below (while up; a passthru macvlan does
     not pass PROMISC on: it manages that itself). Returns the devices whose flag flipped, top
-    first; walked as a loop so that stacks of any depth work."""
-    changed: list[NetDevice] = []
-    while dev is not None:
-        before = dev.promisc
-        dev.promiscuity = (dev.promiscuity + inc) % _U32
-        if before == dev.promisc:
-            break
-        changed.append(dev)
-        passthru = isinstance(dev, MacvlanDevice) and dev.port is not None and dev.port.passthru
-        if not dev.up or passthru:
-            break
-        inc = 1 if dev.promisc else -1
-        dev = _sync_target(dev)
-    return changed
+    first."""
+    return _flag_chain(dev, inc, "promiscuity", "promisc")
 
 
 def set_allmulti(dev: NetDevice | None, inc: int) -> None:
     """``dev_set_allmulti``: reference counted like promiscuity, passed down the same way."""
+    for flipped in reversed(_flag_chain(dev, inc, "allmulti", "allmulti_flag")):
+        set_rx_mode(flipped)
+
+
+def _flag_chain(dev: NetDevice | None, inc: int, count: str, flag: str) -> list[NetDevice]:
+    """Add ``inc`` to the u32 reference count ``count``; while the flag it drives flips,
+    pass ±1 on to the device below. A loop, not recursion: stacks of any depth work."""
     changed: list[NetDevice] = []
     while dev is not None:
-        before = dev.allmulti_flag
-        dev.allmulti = (dev.allmulti + inc) % _U32
-        if before == dev.allmulti_flag:
+        before = getattr(dev, flag)
+        setattr(dev, count, (getattr(dev, count) + inc) % _U32)
+        if before == getattr(dev, flag):
             break
         changed.append(dev)
-        if not dev.up:
+        passthru = isinstance(dev, MacvlanDevice) and dev.port is not None and dev.port.passthru
+        if not dev.up or (passthru and flag == "promisc"):
             break
-        inc = 1 if dev.allmulti_flag else -1
+        inc = 1 if getattr(dev, flag) else -1
         dev = _sync_target(dev)
-    for flipped in reversed(changed):
-        set_rx_mode(flipped)
+    return changed
 
 
 def set_rx_mode(dev: NetDevice | None) -> None:
