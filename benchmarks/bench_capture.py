@@ -1,8 +1,8 @@
 """Throughput of the capture layer, as records/s and as a ratio to plain baselines.
 
-Input: ``pcapplusplus__example2.pcap`` from the shared corpus, its records repeated 20 times
-(94,180 records, ~59 MB), as pcap and as pcapng. Baselines: reading the same bytes in 1 MiB
-chunks (the I/O floor) and scapy's ``RawPcapReader`` (what this reader replaced).
+Input: ``pcapplusplus__example2.pcap`` from the corpus in ``tests/data/pcaps``, its records
+repeated 20 times (94,180 records, ~59 MB), as pcap and as pcapng. Baselines: reading the same
+bytes in 1 MiB chunks (the I/O floor) and scapy's ``RawPcapReader`` (what this reader replaced).
 
     pytest benchmarks/bench_capture.py          # pytest-benchmark tables + a ratio summary
     python benchmarks/bench_capture.py          # the ratio summary only, no pytest needed
@@ -12,7 +12,6 @@ Not part of the default test run (``testpaths = tests``): it takes about 10 s.
 
 from __future__ import annotations
 
-import os
 import struct
 import sys
 import tempfile
@@ -29,13 +28,9 @@ SOURCE_NAME = "pcapplusplus__example2.pcap"
 REPEAT = 20
 
 
-def find_source() -> Path | None:
-    env = os.environ.get("MACVLAN_SIM_SHARED")
-    roots = [Path(env) / "pcaps", Path(env)] if env else [REPO_ROOT.parent / "shared" / "pcaps"]
-    for root in roots:
-        if (root / SOURCE_NAME).is_file():
-            return root / SOURCE_NAME
-    return None
+def find_source() -> Path:
+    """The corpus capture the benchmark repeats; it ships in ``tests/data/pcaps``."""
+    return REPO_ROOT / "tests" / "data" / "pcaps" / SOURCE_NAME
 
 
 def build_inputs(directory: Path, source: Path) -> tuple[Path, Path, int]:
@@ -123,10 +118,7 @@ if pytest is not None:
 
     @pytest.fixture(scope="module")
     def inputs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, int]:
-        source = find_source()
-        if source is None:
-            pytest.skip(f"{SOURCE_NAME} not found (../shared/pcaps or MACVLAN_SIM_SHARED)")
-        return build_inputs(tmp_path_factory.mktemp("bench"), source)
+        return build_inputs(tmp_path_factory.mktemp("bench"), find_source())
 
     def _run(benchmark, name: str, fn: Callable[[], int], n_records: int) -> None:
         result = benchmark.pedantic(fn, rounds=5, iterations=1, warmup_rounds=1)
@@ -192,8 +184,6 @@ def summary(results: dict[str, float], n_records: int) -> str:
 
 def main() -> None:
     source = find_source()
-    if source is None:
-        sys.exit(f"{SOURCE_NAME} not found (../shared/pcaps or MACVLAN_SIM_SHARED)")
     with tempfile.TemporaryDirectory() as tmp:
         pcap, pcapng, n = build_inputs(Path(tmp), source)
         recs = [(r.timestamp_ns, r.data, r.orig_len) for r in open_capture(pcap)]

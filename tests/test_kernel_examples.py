@@ -1,4 +1,4 @@
-"""The emulator against the real kernels' results shipped in ../shared/docs/scenario-examples
+"""The emulator against the real kernels' results shipped in tests/data/scenario-examples
 (6.18.44 on a veth lower; 6.18.15 with 8021q under qemu for the VLAN one)."""
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from macvlan_sim.datapath.engine import Engine
-from macvlan_sim.io.topology import TopologyError, parse_topology
+from macvlan_sim.io.topology import TopologyError, load_topology, parse_topology
 from macvlan_sim.model.constants import MacvlanFlag, Mode
 from macvlan_sim.model.devices import MacvlanDevice, VlanDevice
 from macvlan_sim.model.mac import parse_mac
@@ -87,7 +87,31 @@ def test_host_options_reach_the_engine() -> None:
     assert topo.hairpin and topo.drain == "manual"
     assert topo.host.ipv6 and topo.host.lower is not None
     assert topo.host.lower.filter_slots == 4
-    Engine(topo.host, drain=topo.drain, hairpin=topo.hairpin)
+    engine = topo.engine()
+    assert engine.hairpin and engine.drain == "manual"
+    assert topo.engine(drain="frame").drain == "frame"
+
+
+HAIRPIN_VEPA = """\
+host hairpin {onoff}
+lower eth0 address 02:00:00:00:00:01 veth
+ip link add a link eth0 address 02:00:00:00:0a:01 type macvlan mode vepa
+ip link add b link eth0 address 02:00:00:00:0a:02 type macvlan mode vepa
+ip link set a up
+ip link set b up
+"""
+
+
+@pytest.mark.parametrize("hairpin", [True, False])
+def test_topology_engine_keeps_the_hairpin_option(tmp_path, hairpin: bool) -> None:
+    """The README's way (``load_topology(path).engine()``) keeps ``host hairpin``: a VEPA
+    sibling's frame comes back from the wire only when the switch reflects it."""
+    path = tmp_path / "vepa.topo"
+    path.write_text(HAIRPIN_VEPA.format(onoff="on" if hairpin else "off"))
+    engine = load_topology(path).engine()
+    frame = bytes.fromhex("02000000 0a02 02000000 0a01 0800".replace(" ", "")) + bytes(46)
+    out = engine.tx("a", frame)
+    assert ("b" in {r.point for r in out.receptions}) is hairpin
 
 
 def test_passthru_beside_another_device_is_refused_with_einval() -> None:

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from macvlan_sim import verify
 from macvlan_sim.cli.main import main
 from macvlan_sim.io.scenario import Scenario
 from macvlan_sim.io.topology import load_topology
+from macvlan_sim.verify import verify_kernel as verify
 from macvlan_sim.verify.kernel import harness
 from macvlan_sim.verify.randomize import random_scenario
 from macvlan_sim.verify.shrink import shrink

@@ -93,11 +93,10 @@ def cmd_topology_show(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------- replay
 def cmd_replay(args: argparse.Namespace) -> int:
     from macvlan_sim.cli.replay import Replayer
-    from macvlan_sim.datapath.engine import Engine
     from macvlan_sim.io.capture import CaptureWriter, ethernet_frames, open_capture
 
     topo = _load_topology(args.topology)
-    engine = Engine(topo.host, drain=topo.drain, hairpin=topo.hairpin, keep_paths=False)
+    engine = topo.engine(keep_paths=False)
     out_dir = Path(args.out) if args.out else None
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -173,7 +172,21 @@ def build_parser() -> argparse.ArgumentParser:
     show.set_defaults(func=cmd_topology_show)
 
     _add_verify_kernel(sub)
+    _add_teach(sub)
+    _add_live(sub)
     return parser
+
+
+def _add_teach(sub: Any) -> None:
+    from macvlan_sim.cli.teach import add_arguments
+
+    add_arguments(sub)
+
+
+def _add_live(sub: Any) -> None:
+    from macvlan_sim.cli.live import add_arguments
+
+    add_arguments(sub, _load_topology)
 
 
 def _add_verify_kernel(sub: Any) -> None:

@@ -8,7 +8,6 @@ or dropped with a reason) or skipped by the reader with a counted reason.
 
 from __future__ import annotations
 
-import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from typing import Any, Protocol
 
 from macvlan_sim.datapath.engine import Engine
 from macvlan_sim.datapath.outcome import FrameOutcome
+from macvlan_sim.io.capture import point_filename
 from macvlan_sim.model.constants import ETH_HLEN, PktType
 
 
@@ -95,11 +95,6 @@ def fate_of(outcome: FrameOutcome, lower: str) -> str:
     if outcome.drops:
         return "dropped"
     return "seen by the lower's tap only"
-
-
-def point_filename(point: str) -> str:
-    """``lower:stack`` → ``lower-stack.pcap``; anything odd in a name becomes ``_``."""
-    return re.sub(r"[^A-Za-z0-9._@-]", "_", point.replace(":", "-")) + ".pcap"
 
 
 class Replayer:

@@ -8,8 +8,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from macvlan_sim.cli.replay import ReplayStats, point_filename
+from macvlan_sim.cli.replay import ReplayStats
 from macvlan_sim.datapath.counters import FIELDS
+from macvlan_sim.io.capture import point_filename
 
 _PKTTYPES = ("host", "broadcast", "multicast", "otherhost", "outgoing")
 

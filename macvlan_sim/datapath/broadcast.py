@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from macvlan_sim.datapath.reasons import WhyNot
 from macvlan_sim.datapath.skb import Lazy
 from macvlan_sim.model.constants import ETH_P_PAUSE, Mode, PktType
 from macvlan_sim.model.filters import device_accepts
+from macvlan_sim.model.mac import format_mac
 from macvlan_sim.model.port import QueuedBroadcast
 
 if TYPE_CHECKING:
@@ -53,12 +55,18 @@ def macvlan_broadcast(
     each copy is forwarded into the sibling as if received (``__dev_forward_skb``)."""
     if skb.protocol == ETH_P_PAUSE:
         skb.step("B PAUSE frame: macvlan_broadcast does nothing")
+        eng.skip_port(skb, port, WhyNot.PAUSE)
         return
+    explain = skb.trail is not None
     for dev in port.hashed_devices():
         if dev is src or not dev.mode & mask:
+            if explain:
+                _skip_masked(eng, skb, dev, src, mask)
             continue
         host = eng.host
         if not device_accepts(dev, skb.dst, host.hash_filters, host.filter_false_positives):
+            if explain:
+                eng.skip(skb, dev.name, WhyNot.DEVICE_FILTER, Lazy(format_mac, skb.dst))
             continue
         copy = skb.clone()
         copy.step("B %s flood: copy to %s", Lazy(mask_words, mask), dev.name)
@@ -70,6 +78,19 @@ def macvlan_broadcast(
         else:
             eng.count(dev.name, "rx_errors", 1)
             eng.count(dev.name, "rx_dropped", 1)
+    if explain:
+        for dev in port.vlans:
+            if not dev.up:
+                eng.skip(skb, dev.name, WhyNot.DOWN)
+
+
+def _skip_masked(
+    eng: Engine, skb: Skb, dev: MacvlanDevice, src: MacvlanDevice | None, mask: Mode
+) -> None:
+    if dev is src:
+        eng.skip(skb, dev.name, WhyNot.SENDER)
+    else:
+        eng.skip(skb, dev.name, WhyNot.MODE_MASK, dev.mode, Lazy(mask_words, mask))
 
 
 def _deliver_copy(eng: Engine, copy: Skb, dev: MacvlanDevice, *, local: bool) -> bool:
@@ -99,6 +120,7 @@ def broadcast_enqueue(eng: Engine, port: MacvlanPort, src: MacvlanDevice | None,
         eng.queued(copy, port)
         return
     eng.count(port.lower.name, "rx_dropped", 1)
+    eng.skip_port(skb, port, WhyNot.QUEUE_FULL, port.lower.name, port.bc_queue_len_used)
     eng.drop(
         skb,
         f"broadcast queue of {port.lower.name} full ({port.bc_queue_len_used})",

@@ -19,6 +19,7 @@ from macvlan_sim.datapath.counters import CounterBook
 from macvlan_sim.datapath.defrag import Defragmenter
 from macvlan_sim.datapath.frame import eth_protocol, full_bytes, raw_ethertype, to_bytes
 from macvlan_sim.datapath.outcome import Drop, FrameOutcome, Reception
+from macvlan_sim.datapath.reasons import Skip, WhyNot
 from macvlan_sim.datapath.receive import netif_receive_skb
 from macvlan_sim.datapath.skb import Skb
 from macvlan_sim.datapath.transmit import dev_queue_xmit
@@ -260,9 +261,32 @@ class Engine:
 
     def drop(self, skb: Skb, reason: str, rule: str) -> None:
         self.drop_reasons[reason] += 1
-        self.out.drops.append(
-            Drop(skb.dev.name, reason, rule, frame_index=skb.frame_index, pass_=skb.pass_)
-        )
+        steps = tuple(skb.trail) if skb.trail is not None else ()
+        self.out.drops.append(Drop(skb.dev.name, reason, rule, skb.frame_index, skb.pass_, steps))
+
+    def skip(self, skb: Skb, device: str, why: WhyNot, *detail: object) -> None:
+        """``device`` got no copy at this decision point, and why (kept only with paths)."""
+        if skb.trail is not None:
+            self.out.skips.append(Skip(device, why, detail, skb.frame_index, skb.pass_))
+
+    def skip_port(
+        self,
+        skb: Skb,
+        port: MacvlanPort,
+        why: WhyNot,
+        *detail: object,
+        but: object = None,
+    ) -> None:
+        """Every macvlan of ``port`` except ``but`` was passed over for ``why``; a down one
+        is not in the port's hash at all, which is the reason it gets."""
+        if skb.trail is None:
+            return
+        for dev in port.vlans:
+            if dev is not but:
+                if dev.up:
+                    self.skip(skb, dev.name, why, *detail)
+                else:
+                    self.skip(skb, dev.name, WhyNot.DOWN)
 
     def held(self, skb: Skb, reason: str, rule: str) -> None:
         """A fragment kept for reassembly (or refused by it): accounted for like a drop, with

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from macvlan_sim.datapath.frame import VlanTag, count_tags, full_bytes
+from macvlan_sim.datapath.reasons import Skip
 from macvlan_sim.datapath.skb import render_trail
 from macvlan_sim.model.constants import PktType
 
@@ -80,6 +81,12 @@ class Drop:
     rule: str
     frame_index: int = 0
     pass_: int = 0
+    #: The decision steps up to the drop (kept only with ``keep_paths``).
+    steps: tuple[tuple[str, tuple[object, ...]], ...] = ()
+
+    @property
+    def path(self) -> tuple[str, ...]:
+        return render_trail(self.steps)
 
 
 @dataclass
@@ -101,6 +108,8 @@ class FrameOutcome:
     #: Final resting places: (device, pkttype) of every copy a protocol layer got.
     finals: list[tuple[str, PktType]] = field(default_factory=list)
     pending: int = 0
+    #: Devices passed over, where and why (recorded only while paths are kept).
+    skips: list[Skip] = field(default_factory=list)
 
     def count(self, dev: str, fld: str, amount: int) -> None:
         if amount:

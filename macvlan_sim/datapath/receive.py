@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from macvlan_sim.datapath.frame import eth_protocol, pull_tag, push_tag
+from macvlan_sim.datapath.reasons import WhyNot
 from macvlan_sim.datapath.rx_handler import macvlan_handle_frame
 from macvlan_sim.datapath.skb import Skb
 from macvlan_sim.model.constants import VLAN_TPIDS, PktType, RxHandlerResult
@@ -57,6 +58,7 @@ def vlan_do_receive(eng: Engine, skb: Skb) -> str:
         return "none"
     if not vdev.up:
         eng.drop(skb, f"VLAN device {vdev.name} is down", "V2")
+        eng.skip(skb, vdev.name, WhyNot.VLAN_DOWN)
         return "dropped"
     skb.step("vlan_do_receive: %s -> %s", tag, vdev.name)
     skb.dev = vdev
@@ -79,9 +81,12 @@ def netif_receive_skb(eng: Engine, skb: Skb) -> None:
     skb.orig_dev = skb.dev
     while True:
         dev = skb.dev
+        skb.step("__netif_receive_skb_core(%s): pkt_type %s", dev.name, skb.pkt_type)
         if skb.vlan is None and skb.protocol in VLAN_TPIDS and not _vlan_untag(eng, skb):
             return
         eng.tap(dev, skb)
+        if dev.vlans and skb.trail is not None:
+            _skip_vlans(eng, skb, dev)
         # Taps are handed the frame before vlan_do_receive when a tag is out of band, and
         # before an rx_handler runs, so then no tap is left to "take" the frame at the end:
         # that is what makes the kernel count a no-handler drop on a device with only taps.
@@ -99,6 +104,7 @@ def netif_receive_skb(eng: Engine, skb: Skb) -> None:
                 return
             if handled is RxHandlerResult.ANOTHER:
                 continue
+            skb.step("rx_handler passes: %s keeps the frame", dev.name)
         verdict = _untagged_leftovers(eng, skb)
         if verdict == "another":
             continue
@@ -108,6 +114,17 @@ def netif_receive_skb(eng: Engine, skb: Skb) -> None:
         return
 
 
+def _skip_vlans(eng: Engine, skb: Skb, dev: NetDevice) -> None:
+    """The VLAN devices on ``dev`` that this frame's tag (or its lack of one) does not name."""
+    tag = skb.vlan
+    for (tpid, vid), vdev in dev.vlans.items():
+        if tag is None:
+            eng.skip(skb, vdev.name, WhyNot.UNTAGGED, dev.name)
+        elif (tag.tpid, tag.vid) != (tpid, vid):
+            here, its = f"VID {tag.vid} ({tag.tpid:#06x})", f"VID {vid} ({tpid:#06x})"
+            eng.skip(skb, vdev.name, WhyNot.OTHER_VLAN, here, its)
+
+
 def _untagged_leftovers(eng: Engine, skb: Skb) -> str:
     """After the rx_handler: a tag still out of band with VID ≠ 0 makes the frame OTHERHOST;
     a VID-0 priority tag in front of another tag is stripped and the inner tag gets its own
@@ -115,7 +132,7 @@ def _untagged_leftovers(eng: Engine, skb: Skb) -> str:
     while skb.vlan is not None:
         if skb.vlan.vid != 0:
             skb.pkt_type = PktType.OTHERHOST
-            skb.step("VID %s with no VLAN device: otherhost", skb.vlan.vid)
+            skb.step("V1 VID %s: no VLAN device on %s, otherhost", skb.vlan.vid, skb.dev.name)
             break
         if skb.protocol not in VLAN_TPIDS:
             break

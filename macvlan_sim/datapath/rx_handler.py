@@ -9,9 +9,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from macvlan_sim.datapath.broadcast import broadcast_enqueue, multicast_rx
+from macvlan_sim.datapath.reasons import WhyNot
 from macvlan_sim.datapath.skb import Lazy
 from macvlan_sim.model.constants import ETH_P_IP, Mode, PktType, RxHandlerResult
-from macvlan_sim.model.mac import format_mac, is_group, mc_hash
+from macvlan_sim.model.mac import eth_hash, format_mac, is_group, mc_hash
 
 if TYPE_CHECKING:
     from macvlan_sim.datapath.engine import Engine
@@ -27,6 +28,7 @@ def macvlan_handle_frame(eng: Engine, skb: Skb, port: MacvlanPort) -> RxHandlerR
     skb.step("macvlan_handle_frame(%s)", port.lower.name)
     if skb.pkt_type == PktType.LOOPBACK:
         skb.step("M0 looped-back frame: pass")
+        eng.skip_port(skb, port, WhyNot.LOOPBACK)
         return RxHandlerResult.PASS
     if is_group(skb.dst):
         return _handle_group(eng, skb, port)
@@ -41,15 +43,18 @@ def _handle_group(eng: Engine, skb: Skb, port: MacvlanPort) -> RxHandlerResult:
         if result.data is None:
             skb.step("M1 ip_check_defrag: %s", result.verdict)
             eng.held(skb, str(result.verdict), "M1")
+            eng.skip_port(skb, port, WhyNot.FRAGMENT_HELD)
             return RxHandlerResult.CONSUMED
         if result.data is not skb.data:
             skb.data = result.data
             skb.step("M1 ip_check_defrag: reassembled datagram (%s bytes)", len(result.data))
     if forward_source(eng, skb, port):
         eng.drop(skb, "source entry with nodst consumes the frame", "M2")
+        _skip_nodst(eng, skb, port, WhyNot.NODST_GROUP)
         return RxHandlerResult.CONSUMED
     src = port.lookup(skb.src)
     if src is not None and src.mode & _RETURN_TO_SENDER:
+        eng.skip_port(skb, port, WhyNot.RETURN_TO_SENDER, src.mode, src.name, but=src)
         return _return_to_sender(eng, skb, src)
     bit = mc_hash(skb.dst)
     if port.bc_filter.bit_set(bit):
@@ -60,6 +65,7 @@ def _handle_group(eng: Engine, skb: Skb, port: MacvlanPort) -> RxHandlerResult:
         multicast_rx(eng, port, src, skb)
     else:
         skb.step("M6 port filters clear for bit %s: no macvlan", bit)
+        eng.skip_port(skb, port, WhyNot.PORT_FILTER, bit)
     return RxHandlerResult.PASS
 
 
@@ -78,6 +84,7 @@ def _return_to_sender(eng: Engine, skb: Skb, src: MacvlanDevice) -> RxHandlerRes
 def _handle_unicast(eng: Engine, skb: Skb, port: MacvlanPort) -> RxHandlerResult:
     if forward_source(eng, skb, port):
         eng.drop(skb, "source entry with nodst consumes the frame", "U1")
+        _skip_nodst(eng, skb, port, WhyNot.NODST_UNICAST)
         return RxHandlerResult.CONSUMED
     if port.passthru:
         target = port.first_vlan()
@@ -85,10 +92,13 @@ def _handle_unicast(eng: Engine, skb: Skb, port: MacvlanPort) -> RxHandlerResult
     else:
         target = port.lookup(skb.dst)
         skb.step(
-            "U3 vlan_hash lookup %s: %s",
+            "U3 vlan_hash bucket %s lookup %s: %s",
+            Lazy(eth_hash, skb.dst),
             Lazy(format_mac, skb.dst),
             target.name if target else "no device",
         )
+    if skb.trail is not None:
+        _skip_unicast(eng, skb, port, target)
     if target is None or target.mode == Mode.SOURCE:
         skb.step("U4 no (non-source) target: pass to the lower")
         return RxHandlerResult.PASS
@@ -101,6 +111,33 @@ def _handle_unicast(eng: Engine, skb: Skb, port: MacvlanPort) -> RxHandlerResult
     skb.dev = target
     skb.pkt_type = PktType.HOST
     return RxHandlerResult.ANOTHER
+
+
+def _skip_nodst(eng: Engine, skb: Skb, port: MacvlanPort, why: WhyNot) -> None:
+    """After a nodst consume: every device without a source copy of its own is passed over."""
+    if skb.trail is None:
+        return
+    listing = port.source_entries(skb.src)
+    nodst = ", ".join(d.name for d in listing if d.nodst)
+    for dev in port.vlans:
+        if dev.up and dev in listing:
+            continue
+        eng.skip(skb, dev.name, why if dev.up else WhyNot.DOWN, nodst)
+
+
+def _skip_unicast(eng: Engine, skb: Skb, port: MacvlanPort, target: MacvlanDevice | None) -> None:
+    """Who the unicast lookup passed over (U3/U4/U5), and why."""
+    dst = Lazy(format_mac, skb.dst)
+    for dev in port.vlans:
+        if dev is target:
+            if dev.mode == Mode.SOURCE:
+                eng.skip(skb, dev.name, WhyNot.SOURCE_MODE)
+            elif not dev.up:
+                eng.skip(skb, dev.name, WhyNot.TARGET_DOWN)
+        elif not dev.up:
+            eng.skip(skb, dev.name, WhyNot.DOWN)
+        else:
+            eng.skip(skb, dev.name, WhyNot.NOT_ITS_MAC, dst)
 
 
 def forward_source(eng: Engine, skb: Skb, port: MacvlanPort) -> bool:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from macvlan_sim.datapath.broadcast import macvlan_broadcast
 from macvlan_sim.datapath.frame import VlanTag, push_tag
+from macvlan_sim.datapath.reasons import WhyNot
 from macvlan_sim.datapath.receive import eth_type_trans
 from macvlan_sim.datapath.skb import Lazy
 from macvlan_sim.model.constants import ETH_HLEN, VLAN_HLEN, Mode, PktType
@@ -74,13 +75,17 @@ def macvlan_queue_xmit(eng: Engine, dev: MacvlanDevice, skb: Skb) -> bool:
             dest = port.lookup(skb.dst)
             if dest is not None and dest.mode == Mode.BRIDGE:
                 skb.step("T2 bridge %s to bridge %s: dev_forward_skb(lower)", dev.name, dest.name)
+                wire = eng.host.wire
+                if wire is not None:
+                    eng.skip(skb, wire.name, WhyNot.LOCAL_SWITCH, dev.name, dest.name)
                 dev_forward_skb(eng, port.lower, skb)
                 return True
-            skb.step(
-                "T3 bridge %s to %s: not a bridge sibling", dev.name, Lazy(format_mac, skb.dst)
-            )
+            dst = Lazy(format_mac, skb.dst)
+            skb.step("T3 bridge %s to %s: not a bridge sibling", dev.name, dst)
+            eng.skip_port(skb, port, WhyNot.NOT_SIBLING, dev.name, dst, but=dev)
     else:
         skb.step("T4 %s %s: everything goes out the lower", dev.mode, dev.name)
+        eng.skip_port(skb, port, WhyNot.SENT_OUT, dev.name, dev.mode, but=dev)
     return dev_queue_xmit(eng, port.lower, skb)
 
 
@@ -92,6 +97,7 @@ def dev_forward_skb(eng: Engine, dev: NetDevice, skb: Skb) -> bool:
         eng.count(dev.name, "rx_dropped", 1)
         why = "down" if not dev.up else f"frame over MTU {dev.mtu}"
         eng.drop(skb, f"dev_forward_skb into {dev.name}: {why}", "T5")
+        eng.skip(skb, dev.name, WhyNot.FORWARD_REFUSED, why)
         return False
     eth_type_trans(skb, dev)
     eng.netif_rx(skb)
@@ -121,6 +127,7 @@ def link_xmit(eng: Engine, dev: NetDevice, skb: Skb) -> bool:
         eng.count(dev.name, "tx_dropped", 1)
         why = "down" if not peer.up else f"frame of {len(skb.data)} bytes over MTU {peer.mtu}"
         eng.drop(skb, f"{peer.name} cannot receive it: {why}", "L1")
+        eng.skip(skb, peer.name, WhyNot.PEER_REFUSED, why)
         return False
     eng.count(dev.name, "tx_packets", 1)
     eng.count(dev.name, "tx_bytes", length)
@@ -128,6 +135,7 @@ def link_xmit(eng: Engine, dev: NetDevice, skb: Skb) -> bool:
         accepted, why = nic_accepts(host, peer, skb)
         if not accepted:
             eng.drop(skb, f"NIC filter of {peer.name}: {why}", "L2")
+            eng.skip(skb, peer.name, WhyNot.NIC_FILTER, peer.name, why)
             return True
     eng.count(peer.name, "rx_packets", 1)
     eng.count(peer.name, "rx_bytes", length)

@@ -23,7 +23,9 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from macvlan_sim.datapath.engine import Engine
 from macvlan_sim.io.text import ECHO_LIMIT, read_text, shorten, split_lines
 from macvlan_sim.model.constants import ETH_P_8021AD, ETH_P_8021Q, MacaddrOp, MacvlanFlag, Mode
 from macvlan_sim.model.errors import KernelError, SimError
@@ -37,13 +39,29 @@ class TopologyError(SimError):
 
 @dataclass
 class Topology:
-    """A built host plus the run options the file set."""
+    """A built host plus the run options the file set.
+
+    ``filters`` and ``seed`` are already applied to :attr:`host` (they shape it as it is built);
+    ``hairpin`` and ``drain`` describe how frames are run, so they live here and
+    :meth:`engine` hands them on. Build engines with :meth:`engine` so that no file option is
+    silently dropped.
+    """
 
     host: Host
     hairpin: bool = False
     drain: str = "frame"
     commands: list[str] = field(default_factory=list)
     source: str = "<topology>"
+
+    def engine(self, **overrides: Any) -> Engine:
+        """An :class:`Engine` on this host with every option the file set.
+
+        Keyword arguments override the file (``drain="manual"``) or add engine-only settings
+        (``keep_paths=False``).
+        """
+        options: dict[str, Any] = {"hairpin": self.hairpin, "drain": self.drain}
+        options.update(overrides)
+        return Engine(self.host, **options)
 
 
 @dataclass

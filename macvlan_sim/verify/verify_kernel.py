@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from macvlan_sim.datapath.rules import RULES
 from macvlan_sim.io.cli_types import SEED, integer, seconds
 from macvlan_sim.io.scenario import Scenario
 from macvlan_sim.io.topology import Topology
@@ -216,11 +217,7 @@ def _macvlan_spec(dev: MacvlanDevice, rename: dict[str, str]) -> dict[str, Any]:
 
 # ---------------------------------------------------------------------- reporting
 #: Every rule id of the spec's decision tables the engine names in its paths and drops.
-ALL_RULES = (
-    *("M0", "M1", "M2", "M3", "M4", "M5", "M6"),
-    *("U1", "U2", "U3", "U4", "U5", "U6", "U7", "S", "B", "Q1", "Q2"),
-    *("T0", "T1", "T2", "T3", "T4", "T5", "T6", "V0", "V2", "V3", "H", "L1", "P0"),
-)
+ALL_RULES = tuple(RULES)
 
 
 def rules_exercised(verifications: list[Verification]) -> Counter[str]:

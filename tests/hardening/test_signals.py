@@ -55,6 +55,14 @@ def test_a_second_signal_acts_at_once() -> None:
         for _ in range(10**6):  # no safe point: the second signal must not wait for one
             pass
         pytest.fail("the second SIGTERM was not acted on")
+    netns.raise_if_signalled()  # nothing left pending to hit a later run
+
+
+def test_a_signal_pending_when_the_body_fails_otherwise_does_not_outlive_it() -> None:
+    with pytest.raises(ValueError), netns.sigterm_raises():
+        _SignalsInDel(signal.SIGTERM)
+        raise ValueError("the body fails on its own")
+    netns.raise_if_signalled()
 
 
 def test_owner_alive_uses_pid_and_start_time() -> None:

@@ -17,7 +17,7 @@ from .records import (
     linktype_name,
     linktype_reason,
 )
-from .writer import CaptureWriter
+from .writer import CaptureWriter, point_filename
 
 __all__ = [
     "LINKTYPE_ETHERNET",
@@ -35,4 +35,5 @@ __all__ = [
     "linktype_name",
     "linktype_reason",
     "open_capture",
+    "point_filename",
 ]

@@ -9,6 +9,7 @@ a replay only has bytes to write.
 from __future__ import annotations
 
 import os
+import re
 import struct
 from typing import BinaryIO, Final
 
@@ -21,7 +22,7 @@ from .records import (
     open_file,
 )
 
-__all__ = ["CaptureWriter"]
+__all__ = ["CaptureWriter", "point_filename"]
 
 _NS_PER_S: Final = 1_000_000_000
 _BUFFER: Final = 1 << 20
@@ -148,3 +149,9 @@ class CaptureWriter:
         if self._f is None:
             return ValueError(f"{self.path}: writer is closed")
         return exc
+
+
+def point_filename(point: str) -> str:
+    """The file of one observation point (replay's ``--out``, live's ``--pcap-dir``):
+    ``lower:stack`` → ``lower-stack.pcap``; anything odd in a name becomes ``_``."""
+    return re.sub(r"[^A-Za-z0-9._@-]", "_", point.replace(":", "-")) + ".pcap"

@@ -203,12 +203,16 @@ def sigterm_raises() -> Iterator[None]:
             # die the way SIGTERM's default disposition would instead.
             os._exit(128 + signum)
         if signum in _pending:
+            _pending.clear()
             raise _exception_for(signum)
         _pending.append(signum)
 
     previous = {sig: signal.signal(sig, _record) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         yield
+    except BaseException:
+        _pending.clear()  # the run is unwinding anyway; a stale signal must not outlive it
+        raise
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
