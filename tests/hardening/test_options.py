@@ -24,6 +24,8 @@ from macvlan_sim.verify.kernel import run_scenario_on_kernel
         (["verify-kernel", "--max-frames", "ten"], "whole number"),
         (["scenario", "run", "--seed", "1.5", "x.json"], "--seed: must be a whole number"),
         (["scenario", "run", "--seed", "9" * 1000, "x.json"], "characters cut"),
+        (["explain", "--trace", "t.pcap", "--index", "-1"], "--index: must be 0 or more"),
+        (["diagnose", "--service-every", "0"], "--service-every: must be 1 or more"),
     ],
 )
 def test_bad_numbers_are_one_line_and_exit_2(capsys, argv: list[str], words: str) -> None:
