@@ -162,3 +162,18 @@ def test_same_setup_as_a_scenario_gives_the_same_answers() -> None:
         assert [(r.point, r.pkttype) for r in ra.receptions] == [
             (r.point, r.pkttype) for r in rb.receptions
         ]
+
+
+def test_mtu_decides_the_all_nodes_membership() -> None:
+    """``mtu`` on ``ip link add`` and ``ip link set`` is applied, not ignored: below 1280 a
+    device holds no 33:33:00:00:00:01 (spec §8)."""
+    topo = build(
+        "ip link add small link eth0 mtu 1200 type macvlan mode bridge\n"
+        "ip link add big link eth0 type macvlan mode bridge\n"
+        "ip link set big mtu 1000\n"
+        "ip link add eth0.10 link eth0 mtu 1279 type vlan id 10\n"
+    )
+    all_nodes = parse_mac("33:33:00:00:00:01")
+    for name, mtu in (("small", 1200), ("big", 1000), ("eth0.10", 1279)):
+        dev = topo.host.devices[name]
+        assert dev.mtu == mtu and all_nodes not in dev.mc, name

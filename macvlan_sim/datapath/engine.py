@@ -9,7 +9,7 @@ themselves live in :mod:`receive`, :mod:`rx_handler`, :mod:`broadcast` and :mod:
 from __future__ import annotations
 
 from collections import Counter, deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -70,6 +70,9 @@ class Engine:
         self._busy_ports: dict[MacvlanPort, None] = {}
         self._out: FrameOutcome | None = None
         self._next_index = 0
+        #: Fault injection: called as ``fault_hook(point, device)`` where the kernel could fail
+        #: an allocation (``"skb_share_check"``); returning True makes that allocation fail.
+        self.fault_hook: Callable[[str, NetDevice], bool] | None = None
         for name in host.devices:
             self.counters.ensure(name)
 
@@ -254,6 +257,10 @@ class Engine:
         self.out.receptions.append(reception)
         if self.callbacks:
             self.callbacks.publish(reception)
+
+    def fault(self, point: str, dev: NetDevice) -> bool:
+        """Whether the allocation at ``point`` fails this time (only through ``fault_hook``)."""
+        return self.fault_hook is not None and self.fault_hook(point, dev)
 
     def count(self, dev: str, fld: str, amount: int) -> None:
         self.counters.add(dev, fld, amount)

@@ -105,6 +105,13 @@ def _handle_unicast(eng: Engine, skb: Skb, port: MacvlanPort) -> RxHandlerResult
     if not target.up:
         eng.drop(skb, f"passthru device {target.name} is down", "U5")
         return RxHandlerResult.CONSUMED
+    if eng.fault("skb_share_check", target):
+        # skb_share_check could not clone a shared skb (GFP_ATOMIC failure): the frame is
+        # gone, counted as an rx error on the target (macvlan_count_rx with success false).
+        eng.count(target.name, "rx_errors", 1)
+        eng.count(target.name, "rx_dropped", 1)
+        eng.drop(skb, f"skb_share_check failed for {target.name}", "U6")
+        return RxHandlerResult.CONSUMED
     skb.step("U7 deliver to %s as host", target.name)
     eng.count(target.name, "rx_packets", 1)
     eng.count(target.name, "rx_bytes", skb.klen + 14)

@@ -21,21 +21,32 @@ if TYPE_CHECKING:
     from macvlan_sim.datapath.skb import Skb
 
 
+def has_vlan_tx_offload(dev: NetDevice) -> bool:
+    """NETIF_F_HW_VLAN_*_TX: a veth has it; a VLAN device, a macvlan and virtio-net (our
+    ``nic`` lower) do not, so a tag handed to them goes into the bytes (§9, §17)."""
+    if isinstance(dev, VlanDevice | MacvlanDevice):
+        return False
+    return not (isinstance(dev, LowerDevice) and dev.has_unicast_filter)
+
+
 def dev_queue_xmit(eng: Engine, dev: NetDevice, skb: Skb) -> bool:
     """Send ``skb`` on ``dev``; returns whether the driver took it (NET_XMIT_SUCCESS)."""
     if not dev.up:
+        # A down device's qdisc is noop_qdisc: it frees the frame, counts tx_dropped on this
+        # device and answers NET_XMIT_CN, which a stacked sender counts as sent (§9: a
+        # macvlan on a never-up VLAN device that still has carrier).
         eng.count(dev.name, "tx_dropped", 1)
-        eng.drop(skb, f"{dev.name} is down (dev_queue_xmit)", "T0")
-        return False
+        eng.drop(skb, f"{dev.name} is down: its noop qdisc drops the frame", "T0")
+        return True
     if not eng.host.qdisc_active(dev):
         # No carrier: noop_qdisc takes the frame and drops it (NET_XMIT_CN, which callers
         # count as sent), before dev_hard_start_xmit, so no tap sees it.
         eng.count(dev.name, "tx_dropped", 1)
         eng.drop(skb, f"{dev.name} has no carrier: its noop qdisc drops the frame", "T6")
         return True
-    if skb.vlan is not None and isinstance(dev, VlanDevice):
-        # A VLAN device offers no tag offload of its own: an outer tag already attached is
-        # pushed into the payload before the device adds its own (validate_xmit_vlan).
+    if skb.vlan is not None and not has_vlan_tx_offload(dev):
+        # An outer tag already attached (by a VLAN device stacked on it) is pushed into the
+        # bytes before the device's xmit counts them (validate_xmit_vlan): +4 bytes per tag.
         skb.data = push_tag(skb.data, skb.vlan)
         skb.vlan = None
     skb.dev = dev

@@ -113,11 +113,16 @@ class Scenario:
             mac,
             filter_slots=slots,
             wire_mac=wire_mac,
-            mtu=int(self.lower.get("mtu", 1500)),
+            mtu=self._mtu(self.lower, "lower") or 1500,
         )
         extra = f" slots {slots}" if slots is not None else ""
         pair = f"{self.lower_name}({format_mac(mac)}){extra} <-> wire({format_mac(wire_mac)})"
         log.steps.append({"op": f"{kind} {pair}", "ok": True})
+        if self.lower.get("mtu") is not None:
+            log.steps += [
+                {"op": f"{end} mtu {self.lower['mtu']}", "ok": True}
+                for end in (self.lower_name, "wire")
+            ]
         log.steps += [{"op": "wire up", "ok": True}, {"op": f"{self.lower_name} up", "ok": True}]
         if self.lower.get("promisc"):
             log.run(
@@ -174,6 +179,7 @@ class Scenario:
                 gvrp="gvrp" in flags,
                 mvrp="mvrp" in flags,
                 loose_binding="loose_binding" in flags,
+                mtu=self._mtu(spec, f"vlan {name}"),
             ),
             name,
         )
@@ -206,9 +212,19 @@ class Scenario:
                 macaddr=macaddr,
                 bcqueuelen=None if bcq is None else int(bcq),
                 bclim=None if bclim is None else int(bclim),
+                mtu=self._mtu(spec, f"device {name}"),
             ),
             name,
         )
+
+    def _mtu(self, spec: dict[str, Any], where: str) -> int | None:
+        """An object's ``mtu`` (IFLA_MTU at creation): absent means its lower's."""
+        value = spec.get("mtu")
+        if value is None:
+            return None
+        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+            raise SimError(f"{self.source}: {where}: mtu must be a positive integer")
+        return value
 
     def _configure(self, host: Host, log: SetupLog) -> None:
         for spec in self.devices:
@@ -230,7 +246,7 @@ class Scenario:
         wanted = {str(s.get("name")): s.get("up", True) for s in [*self.vlans, *self.devices]}
         for name in created:
             if wanted.get(name, True):
-                log.run(f"{name} up", lambda n=name: host.set_up(n), name)
+                log.run(f"{name} up", lambda n=name: host.set_up(n))
 
     # ------------------------------------------------------------------ running
     def run(self, **options: Any) -> dict[str, Any]:

@@ -12,9 +12,12 @@ A file declares the lower device with a ``lower`` line, then uses iproute2 synta
     ip link set mv0 up
     ip maddr add 01:00:5e:00:00:fb dev mv0
 
-The leading ``ip`` is optional; ``#`` starts a comment. Because every line is applied as the
-kernel would apply it, order-dependent behaviour (a MAC conflict found at ``up``, stale port
-filters, bucket order) comes out as on the real host. Any error names the file and line.
+``mtu N`` on ``ip link add``/``ip link set`` is applied: it decides whether a device holds
+IPv6 all-nodes (from 1280 up, spec §8; ``host ipv6 off`` is ``disable_ipv6=1``, which keeps
+that membership). The leading ``ip`` is optional; ``#`` starts a comment. Because every line
+is applied as the kernel would apply it, order-dependent behaviour (a MAC conflict found at
+``up``, stale port filters, bucket order) comes out as on the real host. Any error names the
+file and line.
 """
 
 from __future__ import annotations
@@ -322,6 +325,7 @@ class _Builder:
     def _link_add(self, w: _Words) -> None:
         name = link = None
         mac: bytes | None = None
+        mtu: int | None = None
         while w and w.peek() != "type":
             word = w.take("an option")
             if word == "link":
@@ -330,7 +334,9 @@ class _Builder:
                 name = w.take("a name")
             elif word == "address":
                 mac = w.take_mac("address")
-            elif word in ("mtu", "txqueuelen", "numtxqueues", "numrxqueues"):
+            elif word == "mtu":  # decides the all-nodes membership (below 1280: none)
+                mtu = w.take_int("mtu")
+            elif word in ("txqueuelen", "numtxqueues", "numrxqueues"):
                 w.take(word)
             elif name is None:
                 name = word
@@ -342,13 +348,15 @@ class _Builder:
         kind = w.take("a link type")
         if kind == "macvlan":
             args = _parse_macvlan_args(w, creating=True)
-            self.h.add_macvlan(name, link, mac=mac, **args)
+            self.h.add_macvlan(name, link, mac=mac, mtu=mtu, **args)
         elif kind == "vlan":
-            self._vlan_add(name, link, mac, w)
+            self._vlan_add(name, link, mac, w, mtu)
         else:
             raise SimError(f"link type {kind!r} is not modelled (macvlan, vlan)")
 
-    def _vlan_add(self, name: str, link: str, mac: bytes | None, w: _Words) -> None:
+    def _vlan_add(
+        self, name: str, link: str, mac: bytes | None, w: _Words, mtu: int | None = None
+    ) -> None:
         vid, proto = None, ETH_P_8021Q
         flags = {"reorder_hdr": True, "gvrp": False, "mvrp": False, "loose_binding": False}
         while w:
@@ -366,7 +374,7 @@ class _Builder:
                 raise SimError(f"unknown vlan option {word!r}")
         if vid is None:
             raise SimError("type vlan needs 'id N'")
-        self.h.add_vlan(name, link, vid, protocol=proto, mac=mac, **flags)
+        self.h.add_vlan(name, link, vid, protocol=proto, mac=mac, mtu=mtu, **flags)
 
     def _link_set(self, w: _Words) -> None:
         if w.peek() == "dev":
@@ -387,6 +395,8 @@ class _Builder:
                 self.h.set_promisc(name, w.take_onoff("promisc"))
             elif word == "allmulti":
                 self.h.set_allmulti(name, w.take_onoff("allmulti"))
+            elif word == "mtu":
+                self.h.set_mtu(name, w.take_int("mtu"))
             elif word == "type":
                 if w.take("macvlan") != "macvlan":
                     raise SimError("only 'type macvlan' options can be changed")

@@ -104,6 +104,10 @@ GOLDEN_RATIO_32 = 0x61C88647
 GOLDEN_RATIO_64 = 0x61C8864680B583EB
 
 DEFAULT_MTU = 1500
+#: ``IPV6_MIN_MTU``: below it addrconf gives a device no inet6_dev, hence no all-nodes join.
+IPV6_MIN_MTU = 1280
+#: ``ETH_MIN_MTU``.
+ETH_MIN_MTU = 68
 #: The IPv4 all-hosts group every device with an in_device joins when it comes up.
 IPV4_ALL_HOSTS = bytes.fromhex("01005e000001")
 #: The IPv6 all-nodes group addrconf joins on every device that has IPv6 enabled.

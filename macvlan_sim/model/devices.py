@@ -89,6 +89,9 @@ class NetDevice:
     #: Per port-filter cutoff asked for so far: how many addresses with more than that many
     #: synced holders fall on each (salt 0) bit.
     mc_bits_over: dict[int, Counter[int]] = field(default_factory=dict)
+    #: IPv6 (with IPv6 on) dropped its link-layer joins at a down (``ipv6_mc_down``); they
+    #: come back at the next up (``ipv6_mc_up``).
+    ipv6_mc_dropped: bool = False
 
     kind = "device"
 

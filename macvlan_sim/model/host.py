@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from macvlan_sim.model import rx_mode
 from macvlan_sim.model.constants import (
     DEFAULT_MTU,
+    ETH_MIN_MTU,
     ETH_P_802_2,
     ETH_P_8021AD,
     ETH_P_8021Q,
@@ -25,6 +26,7 @@ from macvlan_sim.model.constants import (
     GVRP_GROUP,
     IPV4_ALL_HOSTS,
     IPV6_ALL_NODES,
+    IPV6_MIN_MTU,
     MACVLAN_DEFAULT_BC_QUEUE_LEN,
     MacaddrOp,
     MacvlanFlag,
@@ -53,8 +55,11 @@ class MacaddrChange:
 class Host:
     """One network namespace: a lower device, its peer on the wire, and what is stacked on it.
 
-    ``ipv6`` decides whether devices join the IPv6 groups when they come up (the kernel
-    comparison harness turns IPv6 off, as the spec's author did, to keep captures quiet).
+    Every device joins IPv6 all-nodes (33:33:00:00:00:01) when it is registered, whatever
+    ``ipv6`` says, as long as its MTU is at least 1280, and IPv4 all-hosts while it is up
+    (spec §8). ``ipv6`` (``disable_ipv6=0``) adds what a device with working IPv6 does on top:
+    the solicited-node group while up, and all its IPv6 link-layer joins dropped at each down
+    until the next up. The kernel comparison harness runs with IPv6 disabled.
     ``hash_filters`` switches device multicast filters from exact matching to the kernel's
     salted 256-bit hash (false positives included); ``seed`` fixes the salts and random MACs.
     """
@@ -138,6 +143,8 @@ class Host:
         self.devices[name] = lower
         self.devices[WIRE_NAME] = wire
         self.lower, self.wire = lower, wire
+        self._register(lower)
+        self._register(wire)
         self.set_up(WIRE_NAME)
         if up:
             self.set_up(name)
@@ -154,6 +161,7 @@ class Host:
         *,
         protocol: int = ETH_P_8021Q,
         mac: bytes | None = None,
+        mtu: int | None = None,
         reorder_hdr: bool = True,
         gvrp: bool = False,
         mvrp: bool = False,
@@ -177,7 +185,7 @@ class Host:
             name=name,
             mac=mac,
             ifindex=self._new_ifindex(),
-            mtu=real.mtu,
+            mtu=self._stacked_mtu(real, mtu),
             link=real,
             vid=vid,
             tpid=protocol,
@@ -197,6 +205,7 @@ class Host:
         real.uppers.append(vdev)
         vdev.synced_into = real
         self.devices[name] = vdev
+        self._register(vdev)
         return vdev
 
     # ------------------------------------------------------------------ macvlan devices
@@ -211,6 +220,7 @@ class Host:
         macaddr: MacaddrChange | None = None,
         bcqueuelen: int | None = None,
         bclim: int | None = None,
+        mtu: int | None = None,
     ) -> MacvlanDevice:
         """``macvlan_common_newlink``. MAC conflicts are not checked here but at ``up``."""
         self._check_new_name(name)
@@ -234,6 +244,7 @@ class Host:
             raise KernelError("EINVAL", "macaddr is only accepted in source mode")
         if bcqueuelen is not None and bcqueuelen < 0:
             raise KernelError("ERANGE", "bcqueuelen is a u32")
+        dev_mtu = self._stacked_mtu(lowerdev, mtu)
         if port is None:
             port = MacvlanPort(lower=lowerdev)
             lowerdev.rx_port = port
@@ -242,7 +253,7 @@ class Host:
             name=name,
             mac=mac if mac is not None else self.random_mac(),
             ifindex=self._new_ifindex(),
-            mtu=lowerdev.mtu,
+            mtu=dev_mtu,
             link=self.get(link),
             mode=mode,
             flags=flags,
@@ -259,6 +270,7 @@ class Host:
         lowerdev.uppers.append(dev)
         dev.synced_into = lowerdev
         self.devices[name] = dev
+        self._register(dev)
         port.set_bc_request(dev, dev.bc_queue_len_req)
         if bclim is not None:
             self._set_bc_cutoff(port, bclim)
@@ -417,17 +429,78 @@ class Host:
         """The VLANs 8021q brings up or down with ``dev`` (not loose_binding, not already)."""
         return [v for v in dev.vlans.values() if not v.loose_binding and v.up != up]
 
+    def _register(self, dev: NetDevice) -> None:
+        """``NETDEV_REGISTER``: addrconf gives every device with an MTU of at least 1280 an
+        inet6_dev, which joins ff02::1 (33:33:00:00:00:01) at once — even with
+        ``disable_ipv6=1`` and even if the device never comes up (spec §8)."""
+        if dev.mtu >= IPV6_MIN_MTU:
+            dev.mc.add_ref(IPV6_ALL_NODES)
+            rx_mode.set_rx_mode(dev)
+
+    def _ipv6_groups(self, dev: NetDevice) -> list[bytes]:
+        """The link-layer groups working IPv6 holds on an up device (only with ``ipv6``)."""
+        if not self.ipv6 or dev.mtu < IPV6_MIN_MTU:
+            return []
+        return [ipv6_solicited_node(dev.mac)]
+
     def _protocol_joins(self, dev: NetDevice, *, join: bool) -> None:
-        """IPv4 joins all-hosts on every device it runs on; IPv6 (when on) all-nodes and the
-        solicited-node group of the EUI-64 link-local address."""
-        if dev.kind == "wire":
-            return
-        groups = [IPV4_ALL_HOSTS]
-        if self.ipv6:
-            groups += [IPV6_ALL_NODES, ipv6_solicited_node(dev.mac)]
+        """At up IPv4 joins all-hosts (``ip_mc_up``); at down it leaves. With IPv6 on, up
+        joins the solicited-node group and ``ipv6_mc_down`` at down drops every IPv6
+        link-layer join, all-nodes included, until ``ipv6_mc_up`` at the next up. With IPv6
+        disabled all-nodes stays from registration on (§8)."""
+        groups = [IPV4_ALL_HOSTS, *self._ipv6_groups(dev)]
+        if self.ipv6 and dev.mtu >= IPV6_MIN_MTU:
+            if not join:
+                groups.append(IPV6_ALL_NODES)
+                dev.ipv6_mc_dropped = True
+            elif dev.ipv6_mc_dropped:
+                groups.append(IPV6_ALL_NODES)
+                dev.ipv6_mc_dropped = False
         for group in groups:
             (dev.mc.add_ref if join else dev.mc.del_ref)(group)
         rx_mode.set_rx_mode(dev)
+
+    # ------------------------------------------------------------------ MTU
+    @staticmethod
+    def _stacked_mtu(lowerdev: NetDevice, mtu: int | None) -> int:
+        """``IFLA_MTU`` at creation of a macvlan or VLAN device: the lower's MTU unless given,
+        and never above it (EINVAL) nor below ETH_MIN_MTU."""
+        if mtu is None:
+            return lowerdev.mtu
+        if not ETH_MIN_MTU <= mtu <= lowerdev.mtu:
+            raise KernelError("EINVAL", f"MTU {mtu} outside {ETH_MIN_MTU}..{lowerdev.mtu}")
+        return mtu
+
+    def set_mtu(self, name: str, mtu: int) -> None:
+        """``ip link set NAME mtu N``. A stacked device may not exceed its lower; shrinking a
+        device shrinks the macvlans and VLAN devices above it (NETDEV_CHANGEMTU). Crossing
+        1280 makes addrconf create or destroy the inet6_dev: all-nodes is joined or left."""
+        dev = self.get(name)
+        below = dev.port_lower if isinstance(dev, MacvlanDevice) else dev.link
+        if mtu < ETH_MIN_MTU or (below is not None and mtu > below.mtu):
+            raise KernelError("EINVAL", f"MTU {mtu} is out of range for {name}")
+        self._change_mtu(dev, mtu)
+
+    def _change_mtu(self, dev: NetDevice, mtu: int) -> None:
+        old, dev.mtu = dev.mtu, mtu
+        if old >= IPV6_MIN_MTU > mtu:
+            if not dev.ipv6_mc_dropped:
+                dev.mc.del_ref(IPV6_ALL_NODES)
+                if self.ipv6 and dev.up:
+                    dev.mc.del_ref(ipv6_solicited_node(dev.mac))
+            dev.ipv6_mc_dropped = False
+            rx_mode.set_rx_mode(dev)
+        elif old < IPV6_MIN_MTU <= mtu:
+            dev.mc.add_ref(IPV6_ALL_NODES)
+            for group in self._ipv6_groups(dev) if dev.up else []:
+                dev.mc.add_ref(group)
+            rx_mode.set_rx_mode(dev)
+        uppers = list(dev.uppers)
+        if dev.rx_port is not None:
+            uppers += [mv for mv in dev.rx_port.vlans if mv not in uppers]
+        for upper in uppers:
+            if upper.mtu > mtu:
+                self._change_mtu(upper, mtu)
 
     def _macvlan_open(self, dev: MacvlanDevice) -> None:
         """``macvlan_open``."""
@@ -478,18 +551,13 @@ class Host:
             raise KernelError("ENETDOWN", f"{real.name} is down")
         if dev.mac != real.mac:
             real.uc[dev.mac] += 1
-        if dev.allmulti_flag:
-            rx_mode.set_allmulti(real, 1)
-        if dev.promisc:
-            rx_mode.set_promiscuity(real, 1)
+        # PROMISC/ALLMULTI are not added here: 6.18 passes them to the real device whenever
+        # they change, up or down (vlan_dev_change_rx_flags, §17), so they are already there.
 
     def _vlan_stop(self, dev: VlanDevice) -> None:
+        """``vlan_dev_stop``: the MAC leaves the real device's list; flags stay (see open)."""
         real = dev.link
         assert real is not None
-        if dev.allmulti_flag:
-            rx_mode.set_allmulti(real, -1)
-        if dev.promisc:
-            rx_mode.set_promiscuity(real, -1)
         if dev.mac != real.mac and real.uc[dev.mac] > 0:
             real.uc[dev.mac] -= 1
             if real.uc[dev.mac] == 0:
@@ -576,7 +644,7 @@ class Host:
 
     def _rejoin_solicited(self, dev: NetDevice, mac: bytes) -> None:
         """Changing a MAC moves IPv6's solicited-node join with the new link-local address."""
-        if self.ipv6 and dev.up:
+        if self._ipv6_groups(dev) and dev.up:
             dev.mc.del_ref(ipv6_solicited_node(dev.mac))
             dev.mc.add_ref(ipv6_solicited_node(mac))
         dev.mac = mac

@@ -41,10 +41,10 @@ def _bump_promiscuity(dev: NetDevice, inc: int) -> bool:
 
 
 def _promisc_chain(dev: NetDevice | None, inc: int) -> list[NetDevice]:
-    """Bump ``dev``'s count; while its flag flips, ``ndo_change_rx_flags`` of macvlan and
-    VLAN devices passes the change to the device below (while up; a passthru macvlan does
-    not pass PROMISC on: it manages that itself). Returns the devices whose flag flipped, top
-    first."""
+    """Bump ``dev``'s count; while its flag flips, ``ndo_change_rx_flags`` passes the change
+    to the device below: a macvlan only while it is up (and a passthru macvlan not PROMISC:
+    it manages that itself); a VLAN device whether up or down (6.18's
+    ``vlan_dev_change_rx_flags``, §17). Returns the devices whose flag flipped, top first."""
     return _flag_chain(dev, inc, "promiscuity", "promisc")
 
 
@@ -64,8 +64,9 @@ def _flag_chain(dev: NetDevice | None, inc: int, count: str, flag: str) -> list[
         if before == getattr(dev, flag):
             break
         changed.append(dev)
-        passthru = isinstance(dev, MacvlanDevice) and dev.port is not None and dev.port.passthru
-        if not dev.up or (passthru and flag == "promisc"):
+        if isinstance(dev, MacvlanDevice) and (
+            not dev.up or (dev.port is not None and dev.port.passthru and flag == "promisc")
+        ):
             break
         inc = 1 if getattr(dev, flag) else -1
         dev = _sync_target(dev)

@@ -19,6 +19,7 @@ from macvlan_sim.verify.verify_kernel import verify_scenario
 
 from ..conftest import data_path
 from ..test_replay import ETHERNET
+from .conftest import record_excuses
 
 pytestmark = pytest.mark.kernel
 
@@ -73,4 +74,5 @@ def test_capture_on_kernel(name: str) -> None:
     for seed in SEEDS:
         verification = verify_scenario(scenario_for(picked, seed))
         assert verification.frames == len(picked)
+        record_excuses(verification)
         assert verification.agree, json.dumps(verification.comparison.as_json(), indent=1)

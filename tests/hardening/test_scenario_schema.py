@@ -20,7 +20,7 @@ from macvlan_sim.io.scenario_schema import (
     validate_scenario,
 )
 from macvlan_sim.verify.kernel import parse_scenario
-from macvlan_sim.verify.randomize import random_scenario
+from macvlan_sim.verify.randomize import random_scenario, random_vm_scenario
 
 from ..conftest import REPO, data_path
 
@@ -50,6 +50,8 @@ BAD = [
     ({"frames": [{"inject": "wire"}]}, "$.frames[0]", "'hex' is required"),
     ({"lower": {"mac": "zz:00:00:00:00:01"}}, "$.lower.mac", "not a MAC address"),
     ({"hairpin": "yes"}, "$.hairpin", "not true or false"),
+    ({"devices": [{"name": "a", "mtu": "1500"}]}, "$.devices[0].mtu", "not an integer"),
+    ({"vlans": [{"name": "v", "id": 1, "mtu": 0}]}, "$.vlans[0].mtu", "below the minimum 1"),
 ]
 
 
@@ -73,6 +75,7 @@ def test_every_shipped_example_and_generated_scenario_validates() -> None:
         load_scenario_file(path)
     for seed in range(40):
         validate_scenario(random_scenario(seed, vlans=seed % 2 == 0))
+        validate_scenario(random_vm_scenario(seed))
 
 
 @pytest.mark.parametrize(("change", "path", "words"), BAD)

@@ -16,6 +16,8 @@ from typing import Any
 
 import pytest
 
+from macvlan_sim.io.scenario import Scenario
+from macvlan_sim.verify.hash_fp import membership_differences
 from macvlan_sim.verify.kernel import Unsupported, netns, run_scenario_on_kernel
 
 from .conftest import require_kernel
@@ -52,8 +54,12 @@ def test_harness_reproduces_kernel_example(name: str) -> None:
         assert multiset(mine["receptions"]) == multiset(theirs["receptions"]), where
         assert mine.get("counters", {}) == theirs.get("counters", {}), where
     assert got["counters"]["after"] == expected["counters"]["after"]
-    # Same top-level shape, same key order per frame: a drop-in for the examples.
-    assert list(got) == list(expected)
+    # Same top-level shape (plus the real membership lists), same key order per frame: a
+    # drop-in for the examples.
+    assert list(got) == [*expected, "topology"]
+    host, _log = Scenario(scenario).build()
+    lists = {dev: d.mc_addresses() for dev, d in host.devices.items()}
+    assert not membership_differences(got, lists)  # automatic memberships included (§8)
     assert [list(f) for f in got["frames"]] == [list(f) for f in expected["frames"]]
     assert netns.list_ours(os.getpid()) == []
 

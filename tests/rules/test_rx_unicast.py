@@ -179,9 +179,25 @@ def test_U7_forced_host_even_when_promisc_flags_around():
     assert got(out) == {"lower": 1, "lower:stack": 1}
 
 
-@pytest.mark.skip(
-    reason="U6: skb_share_check fails only on an allocation failure, which the engine offers "
-    "no way to inject; nothing to observe through the public API"
-)
 def test_U6_share_check_failure_counts_rx_errors():
-    """U6 (documented for completeness): a failed skb_share_check counts rx_errors."""
+    """U6: when skb_share_check cannot clone (an allocation failure, injected through the
+    engine's fault hook) the frame is consumed: rx_errors +1 on the target (rx_dropped is
+    reported equal to rx_errors, §12), no delivery, no rx_packets; the next frame is fine."""
+    h = new_host()
+    add(h, "mv0", Mode.BRIDGE, mac(1))
+    eng = Engine(h)
+    asked = []
+
+    def fail_once(point, dev):
+        asked.append((point, dev.name))
+        return len(asked) == 1
+
+    eng.fault_hook = fail_once
+    out = eng.rx(frame(mac(1), EXT))
+    assert asked == [("skb_share_check", "mv0")]
+    assert got(out) == {"lower": 1}
+    assert delta(out, "mv0") == {"rx_errors": 1, "rx_dropped": 1}
+    assert [d.rule for d in out.drops] == ["U6"]
+    out = eng.rx(frame(mac(1), EXT))
+    assert got(out) == {"lower": 1, "mv0": 1}
+    assert delta(out, "mv0") == {"rx_packets": 1, "rx_bytes": 60}

@@ -36,7 +36,15 @@ from .netlink import (
     errno_name,
 )
 from .netns import private_netns, raise_if_signalled, sigterm_raises
-from .sockets import PACKET_OUTGOING, PKTTYPES, Capture, Injector, Observer, write_sysctl
+from .sockets import (
+    PACKET_OUTGOING,
+    PKTTYPES,
+    Capture,
+    Injector,
+    Observer,
+    read_memberships,
+    write_sysctl,
+)
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +112,7 @@ class DeviceSpec:
     allmulti: bool = False
     promisc: bool = False
     bcqueuelen: int | None = None
+    mtu: int | None = None
 
 
 @dataclass
@@ -115,6 +124,7 @@ class VlanSpec:
     vid: int
     protocol: str = "802.1Q"
     up: bool = True
+    mtu: int | None = None
 
 
 @dataclass
@@ -132,6 +142,7 @@ class ScenarioSpec:
 
     lower_mac: str
     lower_promisc: bool
+    lower_mtu: int | None
     wire_mac: str
     vlans: list[VlanSpec]
     devices: list[DeviceSpec]
@@ -144,6 +155,10 @@ class ScenarioSpec:
 
 def _mac(text: str) -> str:
     return fr.format_mac(fr.parse_mac(text))
+
+
+def _mtu(obj: dict[str, Any]) -> int | None:
+    return obj.get("mtu")
 
 
 def parse_scenario(scenario: dict[str, Any], source: str = "scenario") -> ScenarioSpec:
@@ -181,6 +196,7 @@ def parse_scenario(scenario: dict[str, Any], source: str = "scenario") -> Scenar
             vid=int(v["id"]),
             protocol=v.get("protocol", "802.1Q"),
             up=bool(v.get("up", True)),
+            mtu=_mtu(v),
         )
         for i, v in enumerate(scenario.get("vlans") or [])
     ]
@@ -203,6 +219,7 @@ def parse_scenario(scenario: dict[str, Any], source: str = "scenario") -> Scenar
                 allmulti=bool(d.get("allmulti", False)),
                 promisc=bool(d.get("promisc", False)),
                 bcqueuelen=d.get("bcqueuelen"),
+                mtu=_mtu(d),
             )
         )
     frames = [
@@ -216,6 +233,7 @@ def parse_scenario(scenario: dict[str, Any], source: str = "scenario") -> Scenar
     return ScenarioSpec(
         lower_mac=_mac(lower.get("mac", DEFAULT_LOWER_MAC)),
         lower_promisc=bool(lower.get("promisc", False)),
+        lower_mtu=_mtu(lower),
         wire_mac=_mac(wire.get("mac", DEFAULT_WIRE_MAC)),
         vlans=vlans,
         devices=devices,
@@ -330,6 +348,12 @@ class _Run:
         op = f"veth {LOWER}({spec.lower_mac}) <-> {WIRE}({spec.wire_mac})"
         rtnl.add_veth(LOWER, spec.lower_mac, WIRE, spec.wire_mac)  # no veth: nothing to run
         self.setup_log.append({"op": op, "ok": True})
+        if spec.lower_mtu is not None:  # both ends, as the emulator's cable has one MTU
+            for end in (LOWER, WIRE):
+                self._step(
+                    f"{end} mtu {spec.lower_mtu}",
+                    functools.partial(rtnl.set_mtu, end, spec.lower_mtu),
+                )
         self._step(f"{WIRE} up", functools.partial(rtnl.set_up, WIRE))
         self._step(f"{LOWER} up", functools.partial(rtnl.set_up, LOWER))
         if spec.lower_promisc:
@@ -341,7 +365,7 @@ class _Run:
             raise_if_signalled()
             op = f"vlan {v.name} link {v.link} id {v.vid} protocol {v.protocol}"
             try:
-                rtnl.add_vlan(v.name, v.link, v.vid, v.protocol)
+                rtnl.add_vlan(v.name, v.link, v.vid, v.protocol, v.mtu)
             except NetlinkError as exc:
                 if exc.code == errno.EOPNOTSUPP:
                     raise Unsupported(
@@ -368,6 +392,7 @@ class _Run:
                     macaddr=d.macaddr,
                     bcqueuelen=d.bcqueuelen if d.bcqueuelen is not None else spec.bcqueuelen,
                     bclim=spec.bclim,
+                    mtu=d.mtu,
                 ),
             )
         if spec.bclim is not None:
@@ -403,6 +428,15 @@ class _Run:
             entry["errno"] = "EOPNOTSUPP"
             entry["read_back"] = got
         self.setup_log.append(entry)
+
+    def read_topology(self, devices: list[str]) -> dict[str, dict[str, Any]]:
+        """Each device's real multicast list and effective promiscuity/allmulti counts, as the
+        kernel holds them (the proof a hash-filter false positive needs, and the check of
+        the model's automatic memberships). Named and shaped like the VM oracle's."""
+        assert self.rtnl is not None
+        lists = read_memberships(self.netns)
+        counts = self.rtnl.flag_counts()
+        return {dev: {"mc": lists.get(dev, []), **counts.get(dev, {})} for dev in devices}
 
     # -- observation ---------------------------------------------------------------------------
 
@@ -533,6 +567,7 @@ class _Run:
         if late and out_frames:
             out_frames[-1].setdefault("errors", []).extend(self._stray(c, "late", 0) for c in late)
 
+        topology = self.read_topology(devices)
         final = self.rtnl.stats()
         after: dict[str, dict[str, int]] = {}
         for dev in devices:
@@ -542,6 +577,7 @@ class _Run:
             "frames": out_frames,
             "counters": {"after": after},
             "setup": self.setup_log,
+            "topology": topology,
         }
         if result_errors:
             result["errors"] = result_errors

@@ -100,6 +100,7 @@ class MacvlanLinkMsg(nlmsg):
     nla_map = (
         (1, "IFLA_ADDRESS", "l2addr"),
         (3, "IFLA_IFNAME", "asciiz"),
+        (4, "IFLA_MTU", "uint32"),
         (5, "IFLA_LINK", "uint32"),
         (18, "IFLA_LINKINFO", "linkinfo"),
     )
@@ -179,8 +180,26 @@ class Rtnl:
         """Set or clear one IFF_* flag (PROMISC, ALLMULTI) with a change mask."""
         self.ipr.link("set", index=self.require_index(name), flags=flag if on else 0, change=flag)
 
-    def add_vlan(self, name: str, link: str, vid: int, protocol: str) -> None:
+    def set_mtu(self, name: str, mtu: int) -> None:
+        """``ip link set NAME mtu N``."""
+        self.ipr.link("set", index=self.require_index(name), mtu=int(mtu))
+
+    def flag_counts(self) -> dict[str, dict[str, int]]:
+        """Effective ``promiscuity`` and ``allmulti`` reference counts of every link (what
+        decides a macvlan's filter, unlike the user-level IFF flags)."""
+        out = {}
+        for link in self.ipr.get_links():
+            out[link.get_attr("IFLA_IFNAME")] = {
+                "promiscuity": int(link.get_attr("IFLA_PROMISCUITY") or 0),
+                "allmulti": int(link.get_attr("IFLA_ALLMULTI") or 0),
+            }
+        return out
+
+    def add_vlan(
+        self, name: str, link: str, vid: int, protocol: str, mtu: int | None = None
+    ) -> None:
         """802.1Q/802.1ad device; EOPNOTSUPP when the kernel has no 8021q."""
+        extra = {"mtu": int(mtu)} if mtu is not None else {}
         self.ipr.link(
             "add",
             ifname=name,
@@ -188,6 +207,7 @@ class Rtnl:
             link=self.require_index(link),
             vlan_id=vid,
             vlan_protocol=VLAN_PROTOCOLS[protocol],
+            **extra,
         )
 
     # -- macvlan -------------------------------------------------------------------------------
@@ -212,6 +232,7 @@ class Rtnl:
         macaddr: Iterable[str] | None = None,
         bcqueuelen: int | None = None,
         bclim: int | None = None,
+        mtu: int | None = None,
     ) -> None:
         """One RTM_NEWLINK creating a macvlan with everything it needs at creation time.
 
@@ -243,6 +264,8 @@ class Rtnl:
         ]
         if mac is not None:
             attrs.append(("IFLA_ADDRESS", mac))
+        if mtu is not None:
+            attrs.append(("IFLA_MTU", int(mtu)))
         info: list[tuple[str, Any]] = [("IFLA_INFO_KIND", "macvlan")]
         if data:
             info.append(("IFLA_INFO_DATA", {"attrs": data}))

@@ -226,6 +226,22 @@ class Injector:
         fcntl.ioctl(self._ctl.fileno(), SIOCADDMULTI, ifreq)
 
 
+def read_memberships(netns: str) -> dict[str, list[str]]:
+    """Every device's real link-layer multicast list in ``netns`` (``/proc/net/dev_mcast``:
+    ifindex, name, users, global use, address), as ``{name: ["33:33:00:00:00:01", ...]}``.
+
+    ``/proc/thread-self/net`` resolves against the calling thread's namespace, hence the
+    :func:`netns.entered` block."""
+    found: dict[str, list[str]] = {}
+    with ns_mod.entered(netns), open("/proc/thread-self/net/dev_mcast") as fh:
+        for line in fh:
+            fields = line.split()
+            if len(fields) >= 5 and len(fields[4]) == 12:
+                mac = ":".join(fields[4][i : i + 2] for i in range(0, 12, 2))
+                found.setdefault(fields[1], []).append(mac)
+    return {name: sorted(macs) for name, macs in found.items()}
+
+
 def write_sysctl(netns: str, values: dict[str, str]) -> dict[str, bool]:
     """Write per-namespace sysctls (relative paths under /proc/sys); missing ones are skipped.
 
