@@ -28,6 +28,7 @@ from macvlan_sim.model.constants import (
     IPV6_ALL_NODES,
     IPV6_MIN_MTU,
     MACVLAN_DEFAULT_BC_QUEUE_LEN,
+    MAX_NEST_DEV,
     MacaddrOp,
     MacvlanFlag,
     Mode,
@@ -181,6 +182,7 @@ class Host:
         mac = mac if mac is not None else real.mac
         if not is_valid_unicast(mac):
             raise KernelError("EADDRNOTAVAIL", f"{format_mac(mac)} is not a valid unicast MAC")
+        self._check_nesting(real)
         vdev = VlanDevice(
             name=name,
             mac=mac,
@@ -245,6 +247,7 @@ class Host:
         if bcqueuelen is not None and bcqueuelen < 0:
             raise KernelError("ERANGE", "bcqueuelen is a u32")
         dev_mtu = self._stacked_mtu(lowerdev, mtu)
+        self._check_nesting(lowerdev)
         if port is None:
             port = MacvlanPort(lower=lowerdev)
             lowerdev.rx_port = port
@@ -277,6 +280,19 @@ class Host:
         if macaddr is not None:
             self._change_sources(dev, macaddr)
         return dev
+
+    @staticmethod
+    def _check_nesting(link: NetDevice) -> None:
+        """``__netdev_upper_dev_link``: EMLINK when the new device would sit more than
+        ``MAX_NEST_DEV`` levels up (its link's level, counted down to the bottom, plus one)."""
+        level, dev = 1, link
+        while dev is not None and level <= MAX_NEST_DEV:
+            dev = dev.port_lower if isinstance(dev, MacvlanDevice) else dev.link
+            level += dev is not None
+        if level + 1 > MAX_NEST_DEV:
+            raise KernelError(
+                "EMLINK", f"{link.name} is {level} levels deep: at most {MAX_NEST_DEV} can stack"
+            )
 
     @staticmethod
     def _validate_mode_flags(mode: Mode, flags: MacvlanFlag) -> None:

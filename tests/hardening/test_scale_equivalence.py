@@ -5,18 +5,21 @@ random sequences of configuration steps; and deep stacks work without recursion.
 
 from __future__ import annotations
 
+import json
 import os
-from collections import Counter
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from macvlan_sim.io.scenario import Scenario
 from macvlan_sim.model.constants import Mode
 from macvlan_sim.model.devices import MacvlanDevice, NetDevice
 from macvlan_sim.model.errors import KernelError, SimError
 from macvlan_sim.model.filters import compute_device_filter, compute_port_filter
 from macvlan_sim.model.host import Host
 from macvlan_sim.model.mac import mc_hash
+
+from ..conftest import data_path
 
 GROUPS = [bytes([1, 0, 0x5E, 0, 0, n]) for n in range(1, 5)]
 
@@ -110,23 +113,24 @@ def test_kept_address_state_equals_the_recursive_definitions(ops, ipv6: bool) ->
         check(host)
 
 
-def test_a_deep_vlan_stack_goes_up_and_down_without_recursion() -> None:
-    host = Host(ipv6=False)
-    host.add_lower("lower", up=False)
-    link = "lower"
-    for i in range(400):  # past the interpreter's recursion limit of 1000 frames
-        host.add_vlan(f"v{i}", link, 10)
-        link = f"v{i}"
-    host.add_macvlan("mv", link, mode=Mode.BRIDGE)
-    host.set_up("lower")  # 8021q brings the whole stack up with it
-    host.set_up("mv")
-    host.maddr_add(link, GROUPS[0])
-    assert all(d.up for d in host.devices.values())
-    assert host.lower.mc_synced_count(GROUPS[0]) == 1 and host.carrier(host.devices["mv"])
-    host.set_promisc(link, True)
-    assert host.lower.promisc
+def test_stacks_nest_at_most_max_nest_dev_levels_as_on_the_kernel() -> None:
+    """6.18 with 8021q (qemu, tests/data/kernel-results/vlan-nesting): VLANs v1..v7 stacked on
+    a veth lower are created, v8 on v7 and a macvlan on v7 are refused with EMLINK, and
+    nothing can be stacked on what was refused. The whole stack follows its lower up and
+    down, and goes away with it."""
+    folder = data_path("kernel-results")
+    kernel = json.loads((folder / "vlan-nesting.result.json").read_text())
+    scenario = Scenario.load(folder / "vlan-nesting.scenario.json")
+    host, log = scenario.build()
+    refused = {step["op"].split()[1]: step["errno"] for step in kernel["setup"] if not step["ok"]}
+    assert refused["v8"] == refused["mv7"] == "EMLINK"
+    for spec in [*scenario.vlans, *scenario.devices]:
+        assert (spec["name"] in host.devices) == (spec["name"] not in refused), spec["name"]
+    ours = {s["op"].split()[1]: s["errno"] for s in log.steps if not s["ok"]}
+    assert ours == {"v8": "EMLINK", "mv7": "EMLINK"}
     host.set_down("lower")
-    assert not any(d.up for d in host.devices.values() if d.kind in ("vlan", "lower"))
-    host.delete("v0")
-    assert set(host.devices) == {"lower", "wire"}
-    assert Counter(host.lower.mc_synced) == Counter()
+    assert not any(d.up for d in host.vlan_devices())
+    host.set_up("lower")
+    assert all(d.up for d in host.vlan_devices())
+    host.delete("v1")
+    assert set(host.devices) == {"lower", "wire"} and not host.lower.mc_synced
