@@ -1,10 +1,12 @@
-# Developer shortcuts. CI runs `python -m pytest` (see README); these are for long runs by hand.
-
+# Developer shortcuts. CI runs `python -m pytest` (see pyproject.toml).
 PYTHON ?= python
-# Examples per hypothesis property in `make fuzz` (the suite's default is a short CI budget).
-MACVLAN_SIM_FUZZ_EXAMPLES ?= 5000
+FUZZ_EXAMPLES ?= 20000
 
-.PHONY: fuzz
-# Every fuzz property (tests whose name contains "fuzz"), with the long budget, serially.
+.PHONY: test fuzz
+
+test:
+	$(PYTHON) -m pytest
+
+# The property-based fuzzers (tests marked `fuzz`) with a long budget: examples per property.
 fuzz:
-	MACVLAN_SIM_FUZZ_EXAMPLES=$(MACVLAN_SIM_FUZZ_EXAMPLES) $(PYTHON) -m pytest -n 0 -q -p no:cacheprovider -k fuzz tests
+	MACVLAN_SIM_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PYTHON) -m pytest -n 0 -q -m fuzz -p no:cacheprovider --timeout=0 tests

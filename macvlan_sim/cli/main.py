@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -25,9 +27,17 @@ EXIT_ERROR = 2
 EXIT_DISAGREE = 1
 
 
+class _Console(Console):
+    """A rich console that lets a broken pipe reach :func:`main` (rich's own handling exits
+    with status 1), so every command stops on it the same quiet way."""
+
+    def on_broken_pipe(self) -> None:
+        raise BrokenPipeError
+
+
 def _stdout() -> Console:
     """Rich reads the terminal's width; piped output gets room for the wide tables."""
-    return Console() if sys.stdout.isatty() else Console(width=160)
+    return _Console() if sys.stdout.isatty() else _Console(width=160)
 
 
 def _fail(message: str) -> int:
@@ -92,40 +102,74 @@ def cmd_topology_show(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------------- replay
 def cmd_replay(args: argparse.Namespace) -> int:
+    from macvlan_sim.cli.out_dir import prepare_out_dir
     from macvlan_sim.cli.replay import Replayer
     from macvlan_sim.io.capture import CaptureWriter, ethernet_frames, open_capture
 
     topo = _load_topology(args.topology)
     engine = topo.engine(keep_paths=False)
-    out_dir = Path(args.out) if args.out else None
-    if out_dir is not None:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    replayer = Replayer(engine, CaptureWriter if out_dir else None, out_dir)
-    with open_capture(args.trace, keep_going=args.keep_going) as reader:
-        records = ethernet_frames(reader)
-        if args.no_progress or args.json or not sys.stderr.isatty():
-            replayer.feed(records)
-        else:
-            _feed_with_progress(replayer, records, reader)
-        stats = replayer.finish(reader.skipped)
-    if args.json:
-        print(json.dumps(stats.as_json() | {"trace": str(args.trace)}, indent=1))
-    else:
-        from macvlan_sim.cli.report import replay_report
+    out = prepare_out_dir(Path(args.out), force=args.force) if args.out else None
 
-        replay_report(_stdout(), stats, str(args.trace), topo.source, out_dir)
+    def open_point(path: Path) -> CaptureWriter:
+        assert out is not None
+        out.add(path)
+        return CaptureWriter(path, timestamps="clamp")
+
+    replayer = Replayer(
+        engine,
+        open_point if out else None,
+        out.path if out else None,
+        trace=str(args.trace),
+        topology=topo.source,
+    )
+    try:
+        with open_capture(args.trace, keep_going=args.keep_going) as reader:
+            records = ethernet_frames(reader)
+            if args.no_progress or args.json or not sys.stderr.isatty():
+                replayer.feed(records)
+            else:
+                _feed_with_progress(replayer, records, reader)
+            stats = replayer.finish(reader)
+    except BaseException:
+        # Whatever stopped the run (an error, Ctrl-C), its pcaps are incomplete: remove them.
+        replayer.abort()
+        if out is not None:
+            out.discard()
+        raise
+    with writing_stdout():
+        if args.json:
+            from macvlan_sim.cli.replay_json import replay_json
+
+            print(json.dumps(replay_json(stats), indent=1))
+        else:
+            from macvlan_sim.cli.report import replay_report
+
+            replay_report(_stdout(), stats)
     return 0
 
 
-def _feed_with_progress(replayer: Any, records: Any, reader: Any) -> None:
-    columns = (
-        TextColumn("replaying"),
-        BarColumn(),
-        TextColumn("{task.percentage:>3.0f}%  {task.fields[frames]} frames"),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
-        task = progress.add_task("replay", total=max(reader.size, 1), frames=0)
+def _feed_with_progress(
+    replayer: Any, records: Any, reader: Any, console: Console | None = None
+) -> None:
+    """A progress bar on stderr: by bytes of a regular file, or a running count of frames and
+    bytes for a pipe, FIFO or ``<(...)`` whose size cannot be known."""
+    size = reader.size
+    if size is None:
+        columns: tuple[Any, ...] = (
+            TextColumn("replaying"),
+            BarColumn(),
+            TextColumn("{task.fields[frames]} frames, {task.completed:.0f} bytes read"),
+        )
+    else:
+        columns = (
+            TextColumn("replaying"),
+            BarColumn(),
+            TextColumn("{task.percentage:>3.0f}%  {task.fields[frames]} frames"),
+            TimeRemainingColumn(),
+        )
+    console = console or Console(stderr=True)
+    with Progress(*columns, console=console, transient=True) as progress:
+        task = progress.add_task("replay", total=None if size is None else max(size, 1), frames=0)
         count = 0
 
         def tick() -> None:
@@ -159,7 +203,17 @@ def build_parser() -> argparse.ArgumentParser:
     rp = sub.add_parser("replay", help="replay a pcap/pcapng trace into the lower")
     rp.add_argument("trace", help="pcap or pcapng file")
     rp.add_argument("--topology", help="topology file (default: the bundled one)")
-    rp.add_argument("--out", help="write one pcap per observation point into this directory")
+    rp.add_argument(
+        "--out",
+        help="write one pcap per observation point into this directory (created if missing; "
+        "a directory that is not empty is refused unless --force)",
+    )
+    rp.add_argument(
+        "--force",
+        action="store_true",
+        help="write into a non-empty --out directory: first remove only the files an earlier "
+        "replay listed in its .macvlan-sim-replay manifest; other files are left alone",
+    )
     rp.add_argument("--json", action="store_true", help="print the statistics as JSON")
     rp.add_argument("--keep-going", action="store_true", help="skip and count bad records")
     rp.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -209,14 +263,43 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func
     try:
-        return func(args)
+        status = func(args)
+        with writing_stdout():
+            sys.stdout.flush()  # a full disk or a closed pipe shows up here, not at exit
+        return status
+    except BrokenPipeError:
+        return _quiet_broken_pipe()
     except _errors() as exc:
         return _fail(_one_line(exc))
     except KeyboardInterrupt:
         print("macvlan-sim: interrupted", file=sys.stderr)
         return 130
+
+
+@contextmanager
+def writing_stdout() -> Iterator[None]:
+    """Name standard output in a write error (``> /dev/full`` gives a bare "[Errno 28]")."""
+    try:
+        yield
     except BrokenPipeError:
-        return 0
+        raise
+    except OSError as exc:
+        raise SimError(f"writing to standard output: {exc.strerror or exc}") from None
+
+
+def _quiet_broken_pipe() -> int:
+    """The reader of our output went away (``| head``): stop quietly, exit 0, every time.
+
+    Python would flush stdout again at exit and print "Exception ignored ... BrokenPipeError";
+    pointing stdout at /dev/null first makes that flush a no-op.
+    """
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+    return 0
 
 
 def _one_line(exc: BaseException) -> str:

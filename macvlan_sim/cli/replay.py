@@ -8,6 +8,8 @@ or dropped with a reason) or skipped by the reader with a counted reason.
 
 from __future__ import annotations
 
+import contextlib
+import os
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -16,7 +18,7 @@ from typing import Any, Protocol
 
 from macvlan_sim.datapath.engine import Engine
 from macvlan_sim.datapath.outcome import FrameOutcome
-from macvlan_sim.io.capture import point_filename
+from macvlan_sim.io.capture import Reason, point_filename
 from macvlan_sim.model.constants import ETH_HLEN, PktType
 
 
@@ -30,89 +32,150 @@ class Record(Protocol):
 
 
 class PointWriter(Protocol):
+    """One output pcap (``CaptureWriter`` fits). ``clamped`` counts records whose timestamp
+    the file format could not hold and that were written with the nearest one it can."""
+
+    path: str
+    clamped: int
+
     def write(self, timestamp_ns: int, data: bytes, orig_len: int | None = None) -> None: ...
     def close(self) -> None: ...
 
 
 @dataclass
 class PointStats:
+    """One observation point. ``bytes`` adds up the frames' lengths as a capture at that
+    point records them (``len``: Ethernet header and tags in band, original length of a
+    snaplen-truncated record); see docs/replay.md for how it relates to the counters."""
+
     frames: int = 0
     bytes: int = 0
     pkttypes: Counter[str] = field(default_factory=Counter)
     queued: int = 0
+    timestamps_clamped: int = 0
+
+
+@dataclass
+class InputStop:
+    """Why reading ended before the end of the file (``--keep-going`` after a structural
+    break): the reader's one-line message, the offset and how many bytes were left unread
+    (None: unknown, e.g. a pipe)."""
+
+    reason: str
+    message: str
+    offset: int | None
+    unread_bytes: int | None
 
 
 @dataclass
 class ReplayStats:
-    """Totals of a replay, all derived from the engine's outcomes."""
+    """Totals of a replay, all derived from the engine's outcomes.
 
+    Both the exact engine and the fast path fill this object; :func:`replay_json` and the
+    report read only it, so both engines print the same statistics the same way.
+    ``records`` counts the Ethernet records handed to the replayer; ``skipped`` the records
+    the reader or replayer set aside, by reason; ``records_read`` is their sum.
+    """
+
+    trace: str = ""
+    topology: str = ""
+    lower: str = ""
+    engine: str = "exact"
+    out_dir: str | None = None
     records: int = 0
     frames_fed: int = 0
     truncated: int = 0
     runts: int = 0
     points: dict[str, PointStats] = field(default_factory=lambda: defaultdict(PointStats))
+    #: Dropped copies by rule id; ``drop_points`` splits each by device, ``drop_examples``
+    #: keeps the first reason text seen for each rule.
     drops: Counter[str] = field(default_factory=Counter)
+    drop_points: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
+    drop_examples: dict[str, str] = field(default_factory=dict)
+    #: Frames by fate id (see :data:`FATES`).
     fates: Counter[str] = field(default_factory=Counter)
     skipped: Counter[str] = field(default_factory=Counter)
+    stopped: InputStop | None = None
     counters: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    @property
+    def records_read(self) -> int:
+        """Every record met in the file, fed or not (the table's "records read")."""
+        return self.records + sum(self.skipped.values())
+
+    @property
+    def skipped_by_reason(self) -> Counter[str]:
+        """Records not fed, by reason: the reader's skips and the replayer's runts."""
+        out = Counter(self.skipped)
+        if self.runts:
+            out[Reason.RUNT] += self.runts
+        return out
 
     @property
     def accounted(self) -> int:
         return self.frames_fed + self.runts + sum(self.skipped.values())
 
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "input": {
-                "records": self.records,
-                "frames_fed": self.frames_fed,
-                "truncated_records": self.truncated,
-                "skipped": dict(self.skipped) | ({"runt": self.runts} if self.runts else {}),
-                "accounted": self.accounted,
-            },
-            "fates": dict(self.fates),
-            "points": {
-                name: {
-                    "frames": st.frames,
-                    "bytes": st.bytes,
-                    "pkttypes": dict(st.pkttypes),
-                    "queued": st.queued,
-                }
-                for name, st in sorted(self.points.items())
-            },
-            "drops": dict(self.drops),
-            "counters": self.counters,
-        }
+    @property
+    def timestamps_clamped(self) -> int:
+        return sum(p.timestamps_clamped for p in self.points.values())
+
+
+#: Where a frame ended, by fate id (the JSON keys) with the English text the table shows.
+FATES: dict[str, str] = {
+    "delivered": "delivered to a macvlan or VLAN device",
+    "lower_stack": "lower's stack only",
+    "dropped": "dropped",
+    "tap_only": "seen by the lower's tap only",
+}
+
+#: How a snaplen-truncated record is treated (the table and the JSON say it).
+TRUNCATED_TREATMENT = (
+    "each fed with its captured bytes and judged by its original length (MTU checks, byte "
+    "counters, sizes); output pcaps keep caplen and the original len"
+)
 
 
 def fate_of(outcome: FrameOutcome, lower: str) -> str:
-    """One word for where a frame ended, for the accounting table."""
+    """Where a frame ended, as a key of :data:`FATES`."""
     macvlan_points = {r.point for r in outcome.receptions if r.pkttype != PktType.OUTGOING}
     macvlan_points -= {lower, f"{lower}:stack", "wire"}
     if any(not p.endswith(":stack") for p in macvlan_points):
-        return "delivered to a macvlan or VLAN device"
+        return "delivered"
     if any(r.point == f"{lower}:stack" for r in outcome.receptions):
-        return "lower's stack only"
+        return "lower_stack"
     if outcome.drops:
         return "dropped"
-    return "seen by the lower's tap only"
+    return "tap_only"
 
 
 class Replayer:
-    """Feeds records to ``engine``; ``open_writer(point)`` makes a writer per observation point
-    on first use (None: no pcaps)."""
+    """Feeds records to ``engine``; ``open_writer(path)`` makes a writer per observation point
+    on first use (None: no pcaps). ``trace`` and ``topology`` name the inputs in the stats.
+
+    If anything fails before :meth:`finish` has closed every writer, :meth:`abort` removes
+    the pcaps this replay created, so a failed run leaves no half-written files behind.
+    """
 
     def __init__(
         self,
         engine: Engine,
         open_writer: Callable[[Path], PointWriter] | None = None,
         out_dir: Path | None = None,
+        *,
+        trace: str = "",
+        topology: str = "",
     ) -> None:
         self.engine = engine
         self.open_writer = open_writer
         self.out_dir = out_dir
         self.writers: dict[str, PointWriter] = {}
-        self.stats = ReplayStats()
         self._lower = engine.host.lower.name if engine.host.lower else "lower"
+        self.stats = ReplayStats(
+            trace=trace,
+            topology=topology,
+            lower=self._lower,
+            out_dir=None if out_dir is None or open_writer is None else str(out_dir),
+        )
         #: Frames with copies still in a broadcast queue (drain "manual"): accounted at finish.
         self._waiting: list[tuple[FrameOutcome, int]] = []
 
@@ -125,12 +188,15 @@ class Replayer:
     def feed_one(self, record: Record) -> None:
         st = self.stats
         st.records += 1
-        if len(record.data) < ETH_HLEN:
+        data = record.data
+        if len(data) < ETH_HLEN:
             st.runts += 1
             return
-        if len(record.data) < record.orig_len:
+        wire_len = None
+        if len(data) < record.orig_len:
             st.truncated += 1
-        outcome = self.engine.rx(record.data, timestamp_ns=record.timestamp_ns)
+            wire_len = record.orig_len
+        outcome = self.engine.rx(data, timestamp_ns=record.timestamp_ns, wire_len=wire_len)
         st.frames_fed += 1
         if outcome.pending:
             self._waiting.append((outcome, record.timestamp_ns))
@@ -140,16 +206,19 @@ class Replayer:
     def _account(self, outcome: FrameOutcome, ts: int) -> None:
         st = self.stats
         st.fates[fate_of(outcome, self._lower)] += 1
+        writing = self.open_writer is not None and self.out_dir is not None
         for r in outcome.receptions:
             ps = st.points[r.point]
             ps.frames += 1
-            ps.bytes += len(r.data)
+            ps.bytes += r.wire_len
             ps.pkttypes[r.pkttype.word] += 1
             ps.queued += r.queued
-            if self.open_writer is not None and self.out_dir is not None:
-                self._writer(r.point).write(ts, r.wire_bytes)
+            if writing:
+                self._writer(r.point).write(ts, r.wire_bytes, r.wire_len)
         for d in outcome.drops:
-            st.drops[d.reason] += 1
+            st.drops[d.rule] += 1
+            st.drop_points[d.rule][d.point] += 1
+            st.drop_examples.setdefault(d.rule, d.reason)
 
     def _writer(self, point: str) -> PointWriter:
         writer = self.writers.get(point)
@@ -159,16 +228,54 @@ class Replayer:
             self.writers[point] = writer
         return writer
 
-    def finish(self, skipped: Counter[str] | None = None) -> ReplayStats:
-        """Drain what is still queued, close writers, and take the final counters."""
+    def finish(self, reader: CaptureSource | None = None) -> ReplayStats:
+        """Drain what is still queued, close writers, and take the final counters and the
+        reader's skip counts (and where it stopped, if it did)."""
         self.engine.run_workqueue()
         for outcome, ts in self._waiting:
             self._account(outcome, ts)
         self._waiting.clear()
-        for writer in self.writers.values():
+        for point, writer in self.writers.items():
             writer.close()
-        if skipped:
-            self.stats.skipped.update(skipped)
+            self.stats.points[point].timestamps_clamped = writer.clamped
+        if reader is not None:
+            self.stats.skipped.update(reader.skipped)
+            self.stats.stopped = _stop_of(reader)
         totals = self.engine.counters.nonzero_totals()
         self.stats.counters = {k: v for k, v in sorted(totals.items()) if v}
         return self.stats
+
+    def abort(self) -> list[str]:
+        """Close every writer without reporting errors and delete the files this replay
+        created (they are incomplete); returns their paths."""
+        removed = []
+        for writer in self.writers.values():
+            with contextlib.suppress(Exception):
+                writer.close()
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(writer.path)
+                removed.append(writer.path)
+        self.writers.clear()
+        return removed
+
+
+class CaptureSource(Protocol):
+    """What :meth:`Replayer.finish` reads of a capture reader."""
+
+    skipped: Counter[str]
+    errors: list[Any]
+
+    @property
+    def unread_bytes(self) -> int | None: ...
+
+
+def _stop_of(reader: CaptureSource) -> InputStop | None:
+    if not reader.errors:
+        return None
+    err = reader.errors[-1]
+    return InputStop(
+        reason=getattr(err, "reason", "error"),
+        message=str(err),
+        offset=getattr(err, "offset", None),
+        unread_bytes=reader.unread_bytes,
+    )

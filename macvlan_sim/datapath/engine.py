@@ -77,9 +77,26 @@ class Engine:
             self.counters.ensure(name)
 
     # ------------------------------------------------------------------ public API
-    def rx(self, frame: Any, *, note: str = "", timestamp_ns: int | None = None) -> FrameOutcome:
-        """A frame arriving on the lower from the wire (what a capture on the lower records)."""
-        return self.inject(WIRE_NAME, frame, note=note, timestamp_ns=timestamp_ns, socket=False)
+    def rx(
+        self,
+        frame: Any,
+        *,
+        note: str = "",
+        timestamp_ns: int | None = None,
+        wire_len: int | None = None,
+    ) -> FrameOutcome:
+        """A frame arriving on the lower from the wire (what a capture on the lower records).
+
+        ``wire_len`` is the frame's original length when ``frame`` holds only the first bytes
+        of it (a capture record cut by its snaplen: ``wire_len`` = the record's ``len``,
+        ``frame`` = its ``caplen`` bytes). The frame is then judged by its original length —
+        MTU checks, ``skb->len`` and the byte counters — while decisions read the captured
+        headers (see :class:`~macvlan_sim.datapath.skb.Skb`, ``missing``). Every reception
+        carries the same missing tail, so an output pcap can keep ``len`` > ``caplen``.
+        """
+        return self.inject(
+            WIRE_NAME, frame, note=note, timestamp_ns=timestamp_ns, socket=False, wire_len=wire_len
+        )
 
     def tx(self, dev: str, frame: Any, *, note: str = "") -> FrameOutcome:
         """A frame sent on ``dev`` (a macvlan, a VLAN device, or the lower)."""
@@ -93,10 +110,11 @@ class Engine:
         note: str = "",
         timestamp_ns: int | None = None,
         socket: bool = True,
+        wire_len: int | None = None,
     ) -> FrameOutcome:
         """Send ``frame`` on device ``point`` (``wire`` injects into the lower). With
         ``socket`` the checks an AF_PACKET ``sendto`` makes apply (ENODEV, ENETDOWN, EINVAL
-        for under 14 bytes, EMSGSIZE over the MTU).
+        for under 14 bytes, EMSGSIZE over the MTU). ``wire_len``: see :meth:`rx`.
 
         If a delivery callback raises, the frame is still finished (every copy decided,
         counted and recorded), then :class:`CallbackError` is raised with the outcome; calling
@@ -109,6 +127,7 @@ class Engine:
         if not isinstance(point, str):
             raise TypeError(f"a point is a device name, not {type(point).__name__}")
         data = to_bytes(frame)
+        missing = _missing_tail(data, wire_len)
         out = FrameOutcome(self._next_index, data, point, note=note)
         self._next_index += 1
         if timestamp_ns is not None:
@@ -117,7 +136,9 @@ class Engine:
             out.send = self._send_check(point, data) if socket else self._plain_check(data)
             if out.send == "ok":
                 dev = self.host.devices[point]
-                skb = Skb(data, dev, protocol=eth_protocol(data), frame_index=out.index)
+                skb = Skb(
+                    data, dev, protocol=eth_protocol(data), frame_index=out.index, missing=missing
+                )
                 if self.keep_paths:
                     skb.trail = []
                 skb.step("sent on %s", point)
@@ -230,7 +251,13 @@ class Engine:
         kind = skb.pkt_type if pkttype is None else pkttype
         self._record(dev.name, kind, skb, skb.vlan)
         if self.hairpin and dev.kind == "wire" and kind != PktType.OUTGOING and skb.pass_ == 0:
-            back = Skb(full_bytes(skb.data, skb.vlan), dev, pass_=1, frame_index=skb.frame_index)
+            back = Skb(
+                full_bytes(skb.data, skb.vlan),
+                dev,
+                pass_=1,
+                frame_index=skb.frame_index,
+                missing=skb.missing,
+            )
             back.protocol = eth_protocol(back.data)
             back.trail = None if skb.trail is None else list(skb.trail)
             back.step("H wire reflects the frame (hairpin)")
@@ -253,6 +280,7 @@ class Engine:
             queued=skb.queued,
             steps=tuple(skb.trail) if skb.trail is not None else (),
             frame_index=skb.frame_index,
+            missing=skb.missing,
         )
         self.out.receptions.append(reception)
         if self.callbacks:
@@ -321,3 +349,14 @@ class Engine:
             assert wire is not None
             dev_queue_xmit(self, wire, skb)
             self.process_backlog()
+
+
+def _missing_tail(data: bytes, wire_len: int | None) -> int:
+    """Bytes of the original frame past the captured ones (0 when ``wire_len`` is None)."""
+    if wire_len is None:
+        return 0
+    if isinstance(wire_len, bool) or not isinstance(wire_len, int):
+        raise SimError(f"wire_len must be an int, not {type(wire_len).__name__}")
+    if wire_len < len(data):
+        raise SimError(f"wire_len {wire_len} is less than the {len(data)} bytes given")
+    return wire_len - len(data)

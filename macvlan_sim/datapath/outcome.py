@@ -14,7 +14,7 @@ from typing import Any
 from macvlan_sim.datapath.frame import VlanTag, count_tags, full_bytes
 from macvlan_sim.datapath.reasons import Skip
 from macvlan_sim.datapath.skb import render_trail
-from macvlan_sim.model.constants import PktType
+from macvlan_sim.model.constants import VLAN_HLEN, PktType
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +24,7 @@ class Reception:
     ``point`` is a device name (a tap on it), ``NAME:stack`` (the lower's or a VLAN device's
     own stack received it), or ``wire``. ``data`` is the bytes in band; ``vlan`` the outer tag
     held out of band at that point. ``queued`` says it came through the broadcast queue.
+    ``missing`` is the tail the capture did not keep (snaplen), as given to ``Engine.rx``.
     """
 
     point: str
@@ -34,6 +35,13 @@ class Reception:
     queued: bool = False
     steps: tuple[tuple[str, tuple[object, ...]], ...] = ()
     frame_index: int = 0
+    missing: int = 0
+
+    @property
+    def wire_len(self) -> int:
+        """The copy's length as a capture at this point records it (``len``, tag in band),
+        original bytes included when the input was snaplen-truncated."""
+        return len(self.data) + (VLAN_HLEN if self.vlan is not None else 0) + self.missing
 
     @property
     def path(self) -> tuple[str, ...]:

@@ -47,6 +47,7 @@ def _handle_group(eng: Engine, skb: Skb, port: MacvlanPort) -> RxHandlerResult:
             return RxHandlerResult.CONSUMED
         if result.data is not skb.data:
             skb.data = result.data
+            skb.missing = 0  # a whole datagram now (or a fragment trimmed to its IP length)
             skb.step("M1 ip_check_defrag: reassembled datagram (%s bytes)", len(result.data))
     if forward_source(eng, skb, port):
         eng.drop(skb, "source entry with nodst consumes the frame", "M2")

@@ -20,6 +20,13 @@ class Skb:
     held out of band. ``pulled`` is True once ``eth_type_trans`` ran (receive side), which is
     what makes ``skb->len`` exclude the Ethernet header — several counters depend on it.
     ``trail`` is the decision path so far (spec rule ids and kernel function names).
+
+    ``missing`` is how many bytes of the frame the capture did not keep (a record cut by its
+    snaplen: ``len - caplen``). They sit past the end of ``data``, so tag pushes and pulls at
+    the front never touch them. This is the one place the rule for truncated records lives:
+    every length the kernel would see — MTU checks (:func:`frame_len`), ``skb->len``
+    (:attr:`klen`) and the byte counters built on it — includes the missing tail; decisions
+    that read header bytes use ``data``. The fast path must apply the same rule.
     """
 
     data: bytes
@@ -32,6 +39,7 @@ class Skb:
     pass_: int = 0
     queued: bool = False
     frame_index: int = 0
+    missing: int = 0
     #: (format, args) pairs, formatted only when someone reads a path; None: not kept.
     trail: list[tuple[str, tuple[object, ...]]] | None = None
 
@@ -39,7 +47,13 @@ class Skb:
     def klen(self) -> int:
         """``skb->len``: the Ethernet header is excluded once pulled; an out-of-band tag never
         counts."""
-        return len(self.data) - ETH_HLEN if self.pulled else len(self.data)
+        n = len(self.data) + self.missing  # frame_len, inlined: this is on every counter
+        return n - ETH_HLEN if self.pulled else n
+
+    @property
+    def frame_len(self) -> int:
+        """The frame's length in band as it was on the wire (captured bytes + missing tail)."""
+        return len(self.data) + self.missing
 
     @property
     def dst(self) -> bytes:
@@ -62,6 +76,7 @@ class Skb:
             self.pass_,
             self.queued,
             self.frame_index,
+            self.missing,
             None if self.trail is None else list(self.trail),
         )
 

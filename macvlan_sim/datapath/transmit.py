@@ -100,13 +100,36 @@ def macvlan_queue_xmit(eng: Engine, dev: MacvlanDevice, skb: Skb) -> bool:
     return dev_queue_xmit(eng, port.lower, skb)
 
 
+def frame_limit(dev: NetDevice) -> int:
+    """The longest frame a receiving device takes (``is_skb_forwardable``): its MTU, plus the
+    Ethernet header, plus room for exactly one VLAN tag — so a 1,518-byte single-tagged frame
+    fits an MTU of 1,500, while a 1,522-byte QinQ frame (two tags in band) does not."""
+    return dev.mtu + ETH_HLEN + VLAN_HLEN
+
+
+def over_mtu(dev: NetDevice, skb: Skb) -> str | None:
+    """Why ``skb`` is too long for ``dev`` (the message states the real limit), or None.
+
+    The length is the frame's length on the wire (:attr:`Skb.frame_len`), so a record cut by
+    the capture's snaplen is judged by its original length, not by what was captured.
+    """
+    limit = frame_limit(dev)
+    if skb.frame_len <= limit:
+        return None
+    kept = f"; the capture kept {len(skb.data)} of them" if skb.missing else ""
+    return (
+        f"frame of {skb.frame_len} bytes over the limit of {limit} "
+        f"(MTU {dev.mtu} + {ETH_HLEN} header + {VLAN_HLEN} for one tag){kept}"
+    )
+
+
 def dev_forward_skb(eng: Engine, dev: NetDevice, skb: Skb) -> bool:
     """``__dev_forward_skb`` + ``netif_rx``: the frame re-enters ``dev`` as if received. It is
     dropped (core rx_dropped on ``dev``) if ``dev`` is down or the frame is over its MTU."""
-    limit = dev.mtu + ETH_HLEN + VLAN_HLEN
-    if not dev.up or len(skb.data) > limit:
+    too_long = over_mtu(dev, skb)
+    if not dev.up or too_long:
         eng.count(dev.name, "rx_dropped", 1)
-        why = "down" if not dev.up else f"frame over MTU {dev.mtu}"
+        why = "down" if not dev.up else too_long
         eng.drop(skb, f"dev_forward_skb into {dev.name}: {why}", "T5")
         eng.skip(skb, dev.name, WhyNot.FORWARD_REFUSED, why)
         return False
@@ -134,9 +157,10 @@ def link_xmit(eng: Engine, dev: NetDevice, skb: Skb) -> bool:
     peer = host.wire if dev is host.lower else host.lower
     assert peer is not None
     length = skb.klen
-    if not peer.up or len(skb.data) > peer.mtu + ETH_HLEN + VLAN_HLEN:
+    too_long = over_mtu(peer, skb)
+    if not peer.up or too_long:
         eng.count(dev.name, "tx_dropped", 1)
-        why = "down" if not peer.up else f"frame of {len(skb.data)} bytes over MTU {peer.mtu}"
+        why = "down" if not peer.up else too_long
         eng.drop(skb, f"{peer.name} cannot receive it: {why}", "L1")
         eng.skip(skb, peer.name, WhyNot.PEER_REFUSED, why)
         return False

@@ -6,19 +6,18 @@ are the project's error contract (nothing escapes but the one-line errors, which
 file) and the engine's invariants. Inputs that once broke something are kept as regression
 files in ``tests/data/fuzz/{topology,scenario}/`` and replayed first.
 
-Budget: ``MACVLAN_SIM_FUZZ_EXAMPLES`` examples per property (CI default 40; ``make fuzz``
-runs the long budget).
+Budget: 40 examples per property in CI; ``MACVLAN_SIM_FUZZ_EXAMPLES`` (``make fuzz``) for
+the long one (see ``tests/fuzz_budget.py``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import os
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from macvlan_sim import CallbackError, SimError
@@ -27,15 +26,12 @@ from macvlan_sim.io.scenario import Scenario
 from macvlan_sim.io.scenario_schema import ScenarioError
 from macvlan_sim.io.topology import TopologyError, load_topology
 from macvlan_sim.verify.kernel import Unsupported, parse_scenario
+from tests.fuzz_budget import fuzz_settings
 
 from ..conftest import REPO, data_path
 
-EXAMPLES = int(os.environ.get("MACVLAN_SIM_FUZZ_EXAMPLES", "40"))
-FUZZ = settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
-)
+pytestmark = pytest.mark.fuzz
+FUZZ = fuzz_settings(40)
 TOPOLOGIES = [
     (REPO / "macvlan_sim" / "data" / "default.topo").read_bytes(),
     (REPO / "examples" / "host.topo").read_bytes(),

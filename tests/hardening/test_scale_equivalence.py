@@ -6,9 +6,9 @@ random sequences of configuration steps; and deep stacks work without recursion.
 from __future__ import annotations
 
 import json
-import os
 
-from hypothesis import given, settings
+import pytest
+from hypothesis import given
 from hypothesis import strategies as st
 
 from macvlan_sim.io.scenario import Scenario
@@ -18,6 +18,7 @@ from macvlan_sim.model.errors import KernelError, SimError
 from macvlan_sim.model.filters import compute_device_filter, compute_port_filter
 from macvlan_sim.model.host import Host
 from macvlan_sim.model.mac import mc_hash
+from tests.fuzz_budget import fuzz_settings
 
 from ..conftest import data_path
 
@@ -73,7 +74,8 @@ def check(host: Host) -> None:
 OPS = st.lists(st.tuples(st.integers(0, 10), st.integers(0, 50), st.integers(0, 50)), max_size=40)
 
 
-@settings(max_examples=int(os.environ.get("MACVLAN_SIM_FUZZ_EXAMPLES", "60")), deadline=None)
+@pytest.mark.fuzz
+@fuzz_settings(60)
 @given(OPS, st.booleans())
 def test_kept_address_state_equals_the_recursive_definitions(ops, ipv6: bool) -> None:
     host = Host(ipv6=ipv6, seed=1)

@@ -222,6 +222,7 @@ class CaptureReader:
         self._stream = stream
         self._gen: Generator[CaptureRecord, None, None] | None = None
         self._deferred: CaptureError | None = None
+        self._unread: int | None = 0
         self._closed = False
 
     # -- public surface -------------------------------------------------------------------
@@ -284,12 +285,27 @@ class CaptureReader:
         finally:
             self._close_file()
 
+    @property
+    def unread_bytes(self) -> int | None:
+        """After a break that ended reading: bytes of the file from the broken record or block
+        to the end, none of which was used. 0 if reading did not stop early; None when the
+        size cannot be known (a pipe)."""
+        return self._unread
+
     def _end_with(self, err: CaptureError) -> None:
         """An error that ends reading: re-raise it, or with keep_going record it and stop."""
         self.errors.append(err)
+        self._unread = self._unread_from(err.offset if err.offset is not None else self.bytes_read)
         if not self.keep_going:
             raise err
         self.skipped[err.reason] += 1
+
+    def _unread_from(self, offset: int) -> int | None:
+        try:
+            st = os.fstat(self._stream.f.fileno())
+        except (OSError, ValueError):  # closed, or no file descriptor
+            return None
+        return max(st.st_size - offset, 0) if stat.S_ISREG(st.st_mode) else None
 
     def _reject(self, index: int, offset: int, reason: str, problem: str) -> None:
         """A bad record: raise, or with keep_going count it so the caller can go on."""
@@ -404,10 +420,14 @@ class PcapReader(CaptureReader):
             )
         sec, frac, caplen, wirelen = self._hdr.unpack_from(s.buf, s.pos)
         if caplen > MAX_CAPLEN:
-            self._reject(index, off, Reason.OVERSIZED, _oversized(caplen))
+            if not self.keep_going:
+                self._reject(index, off, Reason.OVERSIZED, _oversized(caplen))
+            # One record, one reason: a body that runs past the end of the file makes it the
+            # truncated record that ends reading, not also an oversized one.
             skipped = s.skip(16 + caplen)
             if skipped < 16 + caplen:
                 self._truncated_body(index, off, caplen, skipped - 16)
+            self._reject(index, off, Reason.OVERSIZED, _oversized(caplen))
             return None
         if not s.fill(16 + caplen):
             self._truncated_body(index, off, caplen, s.avail - 16)

@@ -45,9 +45,16 @@ class CaptureWriter:
     microsecond capture would have recorded them. Records are buffered (1 MiB), so the file is
     complete only after ``close()`` or the end of the ``with`` block.
 
-    Bad arguments (data longer than ``snaplen``, ``orig_len`` < ``len(data)``, a timestamp
-    outside pcap's unsigned 32-bit seconds) raise ``ValueError`` and write nothing. A failure
-    of the file itself (cannot create, disk full) raises :class:`CaptureError`.
+    Bad arguments (data longer than ``snaplen``, ``orig_len`` < ``len(data)``) raise
+    ``ValueError`` and write nothing. A failure of the file itself (cannot create, disk full)
+    raises :class:`CaptureError` naming the file.
+
+    A timestamp outside pcap's unsigned 32-bit seconds (before 1970, or from 2106 on — a
+    pcapng ``if_tsoffset``, a coarse ``if_tsresol`` or a corrupt record can make one) is
+    decided per record by ``timestamps``: ``"error"`` raises ``ValueError`` and writes
+    nothing; ``"clamp"`` writes the record with the nearest time pcap can hold (0 s, or
+    2**32 - 1 s and the largest fraction) and counts it in ``clamped``. Replay clamps: the
+    frame is kept, in order, and the report says how many times were clamped.
     """
 
     def __init__(
@@ -57,7 +64,10 @@ class CaptureWriter:
         nanosecond: bool = True,
         *,
         snaplen: int = MAX_CAPLEN,
+        timestamps: str = "error",
     ) -> None:
+        if timestamps not in ("error", "clamp"):
+            raise ValueError(f"timestamps must be 'error' or 'clamp', not {timestamps!r}")
         if not 0 <= linktype <= 0xFFFF:
             raise ValueError(f"link type {linktype} does not fit pcap's 16-bit field")
         if not 0 < snaplen < _U32_LIMIT:
@@ -67,6 +77,8 @@ class CaptureWriter:
         self.nanosecond = nanosecond
         self.snaplen = snaplen
         self.count = 0
+        self.clamped = 0
+        self._clamp = timestamps == "clamp"
         self._frac_div = 1 if nanosecond else 1000
         self._pack = _RECORD_HEADER.pack
         self._f: BinaryIO | None = _open_for_write(path)
@@ -87,11 +99,24 @@ class CaptureWriter:
             raise ValueError(self._argument_problem(caplen, orig_len))
         sec, frac = divmod(timestamp_ns, _NS_PER_S)
         try:
-            self._raw_write(self._pack(sec, frac // self._frac_div, caplen, orig_len))
+            header = self._pack(sec, frac // self._frac_div, caplen, orig_len)
+        except struct.error as exc:
+            if not (self._clamp and 0 <= orig_len < _U32_LIMIT):
+                raise self._refuse(exc, timestamp_ns, orig_len) from None
+            header = self._pack(*self._clamped_time(sec), caplen, orig_len)
+            self.clamped += 1
+        try:
+            self._raw_write(header)
             self._raw_write(data)
-        except (struct.error, OSError, ValueError) as exc:
+        except (OSError, ValueError) as exc:
             raise self._refuse(exc, timestamp_ns, orig_len) from None
         self.count += 1
+
+    def _clamped_time(self, sec: int) -> tuple[int, int]:
+        """The nearest (seconds, fraction) pcap can hold to a time before 1970 or after 2106."""
+        if sec < 0:
+            return 0, 0
+        return _U32_LIMIT - 1, (_NS_PER_S - 1) // self._frac_div
 
     def write_record(self, record: CaptureRecord) -> None:
         """Copy a record from a reader, refusing one of another link type (a replay bug)."""
