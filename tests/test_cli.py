@@ -47,13 +47,16 @@ def test_scenario_run_plain_has_only_the_contract(capsys, tmp_path: Path) -> Non
     ("content", "message"),
     [
         ("{not json", "invalid JSON"),
-        ('{"lower": {"mac": "zz:00:00:00:00:01"}}', "invalid MAC"),
-        ('{"devices": [{"name": "mv0", "mode": "hub"}]}', "unknown macvlan mode"),
+        (
+            '{"lower": {"mac": "zz:00:00:00:00:01"}}',
+            '$.lower.mac: "zz:00:00:00:00:01" is not a MAC address',
+        ),
+        ('{"devices": [{"name": "mv0", "mode": "hub"}]}', '$.devices[0].mode: "hub" is not one of'),
         ('{"devices": [{"name": "mv0", "link": "eth7"}]}', "unknown device 'eth7'"),
-        ('{"frames": [{"inject": "wire"}]}', "has no 'hex'"),
-        ('{"frames": [{"hex": "0g"}]}', "not valid hexadecimal"),
-        ('{"lower": {"kind": "token-ring"}}', "lower.kind"),
-        ("[1, 2]", "JSON object"),
+        ('{"frames": [{"inject": "wire"}]}', "$.frames[0]: 'hex' is required"),
+        ('{"frames": [{"hex": "0g"}]}', '$.frames[0].hex: "0g" is not hexadecimal'),
+        ('{"lower": {"kind": "token-ring"}}', "$.lower.kind"),
+        ("[1, 2]", "$: [1, 2] is not an object"),
     ],
 )
 def test_bad_scenarios_fail_with_one_line(

@@ -36,7 +36,6 @@ def test_not_root_is_one_line_and_exit_2(capsys, monkeypatch, tmp_path: Path) ->
     [
         (["verify-kernel"], "give a scenario file"),
         (["verify-kernel", "--topology", "x.topo"], "go together"),
-        (["verify-kernel", "--random", "0"], "positive number"),
     ],
 )
 def test_bad_arguments(capsys, argv: list[str], message: str) -> None:

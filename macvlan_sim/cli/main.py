@@ -21,6 +21,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from macvlan_sim import __version__
+from macvlan_sim.io.cli_types import SEED, OneLineParser
 from macvlan_sim.model.errors import KernelError, SimError
 
 EXIT_ERROR = 2
@@ -47,16 +48,36 @@ def _fail(message: str) -> int:
 
 # ---------------------------------------------------------------------- scenario
 def cmd_scenario_run(args: argparse.Namespace) -> int:
-    from macvlan_sim.io.scenario import Scenario
+    from macvlan_sim.io.scenario import Scenario, write_result
 
     scenario = Scenario.load(args.file)
-    result = scenario.run(extras=not args.plain, hash_filters=args.hash_filters, seed=args.seed)
-    text = json.dumps(result, indent=1)
-    if args.output:
-        Path(args.output).write_text(text + "\n")
-    else:
-        print(text)
+    options = {"extras": not args.plain, "hash_filters": args.hash_filters, "seed": args.seed}
+    if not args.output:
+        write_result(scenario, sys.stdout, **options)
+        return 0
+    with _OpenOnWrite(args.output) as out:
+        write_result(scenario, out, **options)  # type: ignore[arg-type]
     return 0
+
+
+class _OpenOnWrite:
+    """A text file created at the first write, so a scenario refused at set-up leaves none."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._file: Any = None
+
+    def write(self, text: str) -> int:
+        if self._file is None:
+            self._file = open(self.path, "w")  # noqa: SIM115 - closed in __exit__
+        return self._file.write(text)
+
+    def __enter__(self) -> _OpenOnWrite:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._file is not None:
+            self._file.close()
 
 
 # ---------------------------------------------------------------------- topology
@@ -308,7 +329,7 @@ def _feed_with_progress(
 
 # ---------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="macvlan-sim",
         description="Where does a frame go on a host with macvlan devices? The kernel's answer.",
     )
@@ -322,7 +343,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("-o", "--output", help="write the result here instead of stdout")
     run.add_argument("--plain", action="store_true", help="no extras (paths, drops, queued)")
     run.add_argument("--hash-filters", action="store_true", help="salted hash device filters")
-    run.add_argument("--seed", type=int, default=0, help="seed for salts and random MACs")
+    run.add_argument("--seed", type=SEED, default=0, help="seed for salts and random MACs")
     run.set_defaults(func=cmd_scenario_run)
 
     rp = sub.add_parser("replay", help="replay a pcap/pcapng trace into the lower")

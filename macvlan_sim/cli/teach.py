@@ -8,6 +8,8 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
+from macvlan_sim.io.cli_types import integer
+
 
 def cmd_explain(args: argparse.Namespace) -> int:
     from macvlan_sim.cli.main import _load_topology
@@ -80,7 +82,7 @@ def add_arguments(sub: Any) -> None:
     src.add_argument("--hex", help="the frame as hex")
     src.add_argument("--scapy", help='the frame as a scapy expression, e.g. "Ether()/ARP()"')
     src.add_argument("--trace", help="a pcap/pcapng trace (with --index)")
-    ex.add_argument("--index", type=int, default=0, help="which frame of --trace (from 0)")
+    ex.add_argument("--index", type=integer(0), default=0, help="which frame of --trace (from 0)")
     ex.add_argument("--inject", default="wire", help="send on this device (default: from the wire)")
     ex.add_argument("--json", action="store_true", help="print the explanation as JSON")
     ex.set_defaults(func=cmd_explain)
@@ -90,7 +92,7 @@ def add_arguments(sub: Any) -> None:
     dg.add_argument("--trace", help="a trace to test the broadcast queue with")
     dg.add_argument(
         "--service-every",
-        type=int,
+        type=integer(1),
         default=64,
         help="the broadcast workqueue runs once per this many frames (default 64)",
     )

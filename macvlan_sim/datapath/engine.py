@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from macvlan_sim.datapath.broadcast import process_broadcast_queue
-from macvlan_sim.datapath.callbacks import CallbackHub
+from macvlan_sim.datapath.callbacks import CallbackHub, ReentryError
 from macvlan_sim.datapath.counters import CounterBook
 from macvlan_sim.datapath.defrag import Defragmenter
 from macvlan_sim.datapath.frame import eth_protocol, full_bytes, raw_ethertype, to_bytes
@@ -65,8 +65,10 @@ class Engine:
         self.keep_paths = keep_paths
         self.defrag = Defragmenter()
         self.counters = CounterBook()
-        self.callbacks = CallbackHub(batch_size)
+        self.callbacks = CallbackHub(batch_size, points=self.observation_points)
         self.drop_reasons: Counter[str] = Counter()
+        #: Held IPv4 fragments freed with a reassembly queue that never completed.
+        self.fragments_evicted = 0
         self._backlog: deque[Skb] = deque()
         self._reflections: deque[Skb] = deque()
         self._pending: dict[int, FrameOutcome] = {}
@@ -124,7 +126,18 @@ class Engine:
     ) -> FrameOutcome:
         """Send ``frame`` on device ``point`` (``wire`` injects into the lower). With
         ``socket`` the checks an AF_PACKET ``sendto`` makes apply (ENODEV, ENETDOWN, EINVAL
-        for under 14 bytes, EMSGSIZE over the MTU). ``wire_len``: see :meth:`rx`."""
+        for under 14 bytes, EMSGSIZE over the MTU). ``wire_len``: see :meth:`rx`.
+
+        If a delivery callback raises, the frame is still finished (every copy decided,
+        counted and recorded), then :class:`CallbackError` is raised with the outcome; calling
+        the engine from a callback raises :class:`ReentryError` (see :mod:`.callbacks`)."""
+        self._refuse_reentry("inject")
+        if timestamp_ns is not None and (
+            isinstance(timestamp_ns, bool) or not isinstance(timestamp_ns, int)
+        ):
+            raise TypeError(f"timestamp_ns must be an int, not {type(timestamp_ns).__name__}")
+        if not isinstance(point, str):
+            raise TypeError(f"a point is a device name, not {type(point).__name__}")
         data = to_bytes(frame)
         missing = _missing_tail(data, wire_len)
         out = FrameOutcome(self._next_index, data, point, note=note)
@@ -149,7 +162,8 @@ class Engine:
         if out.pending:
             self._pending[out.index] = out
         if self.drain == "frame":
-            self.run_workqueue()
+            self._drain()
+        self.callbacks.raise_deferred(out)
         return out
 
     def serve_until(self, now_ns: int) -> None:
@@ -170,7 +184,13 @@ class Engine:
 
     def run_workqueue(self) -> None:
         """The broadcast workqueue runs: every port's queue is drained (FIFO), until none is
-        left (a copy delivered to a macvlan can be queued again on a port stacked above it)."""
+        left (a copy delivered to a macvlan can be queued again on a port stacked above it).
+        A callback's exception is raised once the queues are empty."""
+        self._refuse_reentry("run_workqueue")
+        self._drain()
+        self.callbacks.raise_deferred()
+
+    def _drain(self) -> None:
         if self.drain == "rate":
             while self._arrivals:
                 process_broadcast_queue(self, self._arrivals.popleft()[0], limit=1)
@@ -183,7 +203,21 @@ class Engine:
 
     def flush(self) -> None:
         """Hand buffered deliveries to callbacks now."""
+        self._refuse_reentry("flush")
         self.callbacks.flush()
+
+    def observation_points(self) -> set[str]:
+        """What a callback can subscribe to: every device, its ``NAME:stack``, ``wire``."""
+        names = set(self.host.devices)
+        return names | {f"{name}:stack" for name in names}
+
+    def _refuse_reentry(self, what: str) -> None:
+        if self.callbacks.in_callback:
+            raise ReentryError(
+                f"Engine.{what}() called from inside a delivery callback; the engine is "
+                "deciding a frame's copies then: keep the frame and send it after the "
+                "callback returns"
+            )
 
     def pending_frames(self) -> list[FrameOutcome]:
         """Frames with copies still in a broadcast queue."""
@@ -324,8 +358,15 @@ class Engine:
                     self.skip(skb, dev.name, WhyNot.DOWN)
 
     def held(self, skb: Skb, reason: str, rule: str) -> None:
-        """A fragment kept for reassembly: accounted for like a drop, with its own reason."""
+        """A fragment kept for reassembly (or refused by it): accounted for like a drop, with
+        its own reason."""
         self.drop(skb, reason, rule)
+
+    def evicted(self, skb: Skb, reason: str, fragments: int, rule: str) -> None:
+        """A reassembly queue freed without completing while ``skb`` was being handled: one
+        drop record for the queue; ``fragments_evicted`` counts the fragments it held."""
+        self.drop(skb, reason, rule)
+        self.fragments_evicted += fragments
 
     def queued(self, skb: Skb, port: MacvlanPort) -> None:
         """A copy went into ``port``'s broadcast queue: the workqueue has work."""

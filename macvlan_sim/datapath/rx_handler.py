@@ -38,16 +38,18 @@ def macvlan_handle_frame(eng: Engine, skb: Skb, port: MacvlanPort) -> RxHandlerR
 
 def _handle_group(eng: Engine, skb: Skb, port: MacvlanPort) -> RxHandlerResult:
     if skb.protocol == ETH_P_IP:
-        whole = eng.defrag.check(skb)
-        if whole is None:
-            skb.step("M1 ip_check_defrag: fragment held for reassembly")
-            eng.held(skb, "IPv4 fragment held for reassembly (ip_check_defrag)", "M1")
+        result = eng.defrag.check(skb.data)
+        for reason, fragments in result.evicted:
+            eng.evicted(skb, reason, fragments, "M1")
+        if result.data is None:
+            skb.step("M1 ip_check_defrag: %s", result.verdict)
+            eng.held(skb, str(result.verdict), "M1")
             eng.skip_port(skb, port, WhyNot.FRAGMENT_HELD)
             return RxHandlerResult.CONSUMED
-        if whole is not skb.data:
-            skb.data = whole
+        if result.data is not skb.data:
+            skb.data = result.data
             skb.missing = 0  # a whole datagram now (or a fragment trimmed to its IP length)
-            skb.step("M1 ip_check_defrag: reassembled datagram (%s bytes)", len(whole))
+            skb.step("M1 ip_check_defrag: reassembled datagram (%s bytes)", len(result.data))
     if forward_source(eng, skb, port):
         eng.drop(skb, "source entry with nodst consumes the frame", "M2")
         _skip_nodst(eng, skb, port, WhyNot.NODST_GROUP)

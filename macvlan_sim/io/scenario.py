@@ -13,10 +13,14 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from macvlan_sim.datapath.engine import Engine
-from macvlan_sim.datapath.frame import from_hex
+from macvlan_sim.io.scenario_schema import (
+    frame_bytes,
+    load_scenario_file,
+    validate_scenario,
+)
 from macvlan_sim.model.constants import ETH_P_8021AD, ETH_P_8021Q, MacaddrOp, MacvlanFlag, Mode
 from macvlan_sim.model.errors import KernelError, SimError
 from macvlan_sim.model.host import DEFAULT_WIRE_MAC, Host, MacaddrChange
@@ -24,7 +28,6 @@ from macvlan_sim.model.mac import MacError, format_mac, parse_mac
 
 DEFAULT_LOWER_MAC = "02:00:00:00:00:01"
 NIC_SLOTS = 64
-_VLAN_FLAGS = {"reorder_hdr", "gvrp", "mvrp", "loose_binding"}
 _DEVICE_FLAGS = {"nopromisc": MacvlanFlag.NOPROMISC, "nodst": MacvlanFlag.NODST}
 
 
@@ -48,49 +51,31 @@ class SetupLog:
 
 
 class Scenario:
-    """A validated scenario. ``source`` names it in error messages."""
+    """A validated scenario (checked against the format's JSON Schema before anything else
+    looks at it; :class:`ScenarioError` otherwise). ``source`` names it in error messages."""
 
     def __init__(self, data: Any, source: str = "scenario") -> None:
-        if not isinstance(data, dict):
-            raise SimError(f"{source}: a scenario is a JSON object")
+        validate_scenario(data, source)
         self.data = data
         self.source = source
-        self.lower = self._obj("lower", {})
-        self.wire = self._obj("wire", {})
-        self.port = self._obj("port", {})
-        self.vlans = self._list("vlans")
-        self.devices = self._list("devices")
-        self.frames = self._list("frames")
+        # The schema has checked every type: what is left is reading with defaults.
+        self.lower: dict[str, Any] = data.get("lower", {})
+        self.wire: dict[str, Any] = data.get("wire", {})
+        self.port: dict[str, Any] = data.get("port", {})
+        self.vlans: list[dict[str, Any]] = data.get("vlans", [])
+        self.devices: list[dict[str, Any]] = data.get("devices", [])
+        self.frames: list[dict[str, Any]] = data.get("frames", [])
         self.hairpin = bool(data.get("hairpin", False))
         self.config_after_up = bool(data.get("config_after_up", False))
         self.lower_name = str(self.lower.get("name", "lower"))
+        for index in range(len(self.frames)):
+            self.frame_bytes(index)  # every frame is checked before any result is written
 
     @classmethod
     def load(cls, path: str | Path) -> Scenario:
-        path = Path(path)
-        try:
-            text = path.read_text()
-        except OSError as exc:
-            raise SimError(f"{path}: cannot read: {exc.strerror}") from None
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise SimError(f"{path}: line {exc.lineno}: invalid JSON: {exc.msg}") from None
-        return cls(data, str(path))
+        return cls(load_scenario_file(path), str(path))
 
     # ------------------------------------------------------------------ field helpers
-    def _obj(self, key: str, default: dict[str, Any]) -> dict[str, Any]:
-        value = self.data.get(key) or default
-        if not isinstance(value, dict):
-            raise SimError(f"{self.source}: {key!r} must be an object")
-        return value
-
-    def _list(self, key: str) -> list[dict[str, Any]]:
-        value = self.data.get(key) or []
-        if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
-            raise SimError(f"{self.source}: {key!r} must be a list of objects")
-        return value
-
     def mac(self, where: str, text: Any) -> bytes:
         try:
             return parse_mac(text)
@@ -98,13 +83,7 @@ class Scenario:
             raise SimError(f"{self.source}: {where}: {exc}") from None
 
     def frame_bytes(self, index: int) -> bytes:
-        frame = self.frames[index]
-        if "hex" not in frame:
-            raise SimError(f"{self.source}: frames[{index}] has no 'hex'")
-        try:
-            return from_hex(str(frame["hex"]))
-        except SimError as exc:
-            raise SimError(f"{self.source}: frames[{index}]: {exc}") from None
+        return frame_bytes(self.frames[index]["hex"], self.source, index)
 
     # ------------------------------------------------------------------ building the host
     def build(
@@ -126,8 +105,6 @@ class Scenario:
 
     def _build_lower(self, host: Host, log: SetupLog) -> None:
         kind = self.lower.get("kind", "veth")
-        if kind not in ("veth", "nic"):
-            raise SimError(f"{self.source}: lower.kind must be 'veth' or 'nic', not {kind!r}")
         mac = self.mac("lower.mac", self.lower.get("mac", DEFAULT_LOWER_MAC))
         wire_mac = self.mac("wire.mac", self.wire.get("mac", format_mac(DEFAULT_WIRE_MAC)))
         slots = NIC_SLOTS if kind == "nic" else None
@@ -182,17 +159,12 @@ class Scenario:
         return created
 
     def _create_vlan(self, host: Host, log: SetupLog, spec: dict[str, Any]) -> bool:
-        name = _required(self.source, spec, "name", "vlans[]")
+        name = spec["name"]
         link = spec.get("link", self.lower_name)
-        vid = int(_required(self.source, spec, "id", f"vlan {name}"))
+        vid = spec["id"]
         proto_word = spec.get("protocol", "802.1Q")
-        proto = {"802.1q": ETH_P_8021Q, "802.1ad": ETH_P_8021AD}.get(str(proto_word).lower())
-        if proto is None:
-            raise SimError(f"{self.source}: vlan {name}: protocol must be 802.1Q or 802.1ad")
+        proto = {"802.1Q": ETH_P_8021Q, "802.1ad": ETH_P_8021AD}[proto_word]
         flags = set(spec.get("flags", ["reorder_hdr"]))
-        unknown = flags - _VLAN_FLAGS
-        if unknown:
-            raise SimError(f"{self.source}: vlan {name}: unknown flags {sorted(unknown)}")
         mac = self.mac(f"vlan {name}.mac", spec["mac"]) if spec.get("mac") else None
         op = f"vlan {name} link {link} id {vid} protocol {proto_word}"
         return log.run(
@@ -213,16 +185,11 @@ class Scenario:
         )
 
     def _create_macvlan(self, host: Host, log: SetupLog, spec: dict[str, Any]) -> bool:
-        name = _required(self.source, spec, "name", "devices[]")
+        name = spec["name"]
         link = spec.get("link", self.lower_name)
-        try:
-            mode = Mode.parse(str(spec.get("mode", "vepa")))
-        except ValueError as exc:
-            raise SimError(f"{self.source}: device {name}: {exc}") from None
+        mode = Mode.parse(spec.get("mode", "vepa"))
         flags = MacvlanFlag.NONE
         for word in spec.get("flags", []):
-            if word not in _DEVICE_FLAGS:
-                raise SimError(f"{self.source}: device {name}: unknown flag {word!r}")
             flags |= _DEVICE_FLAGS[word]
         mac = self.mac(f"device {name}.mac", spec["mac"]) if spec.get("mac") else None
         macaddr = None
@@ -282,8 +249,16 @@ class Scenario:
                 log.run(f"{name} up", lambda n=name: host.set_up(n))
 
     # ------------------------------------------------------------------ running
-    def run(
+    def run(self, **options: Any) -> dict[str, Any]:
+        """Build, send every frame, and return the whole result object (the options are
+        :meth:`stream`'s)."""
+        frames: list[dict[str, Any]] = []
+        rest = self.stream(frames.append, **options)
+        return {"frames": frames, **rest}
+
+    def stream(
         self,
+        on_frame: Callable[[dict[str, Any]], object],
         *,
         extras: bool = True,
         hash_filters: bool = False,
@@ -291,28 +266,42 @@ class Scenario:
         false_positives: frozenset[tuple[str, bytes]] = frozenset(),
         global_protocols: frozenset[int] | None = None,
     ) -> dict[str, Any]:
-        """Build, send every frame, and return the result object. ``global_protocols`` sets
-        which protocols have a handler on every device (default: the usual kernel's)."""
+        """Build and send every frame; each frame's result goes to ``on_frame`` as soon as it
+        is known (nothing is kept per frame). Returns the rest of the result (counters,
+        setup). ``global_protocols`` sets which protocols have a handler on every device
+        (default: the usual kernel's)."""
         host, log = self.build(hash_filters=hash_filters, seed=seed)
         host.filter_false_positives = false_positives
         if global_protocols is not None:
             host.global_protocols = set(global_protocols)
         engine = Engine(host, hairpin=self.hairpin, keep_paths=extras)
-        frames = []
         for index, spec in enumerate(self.frames):
             data = self.frame_bytes(index)
             point = str(spec.get("inject", "wire"))
             outcome = engine.inject(point, data, note=str(spec.get("note", "")))
-            frames.append(outcome.as_json(extras=extras))
+            on_frame(outcome.as_json(extras=extras))
         totals = engine.counters.nonzero_totals()
         after = {name: totals.get(name, {}) for name in host.devices}
-        return {"frames": frames, "counters": {"after": after}, "setup": log.steps}
+        return {"counters": {"after": after}, "setup": log.steps}
 
 
-def _required(source: str, spec: dict[str, Any], key: str, where: str) -> Any:
-    if key not in spec:
-        raise SimError(f"{source}: {where} needs {key!r}")
-    return spec[key]
+def write_result(scenario: Scenario, out: TextIO, **options: Any) -> None:
+    """Run ``scenario`` and write its result to ``out`` as JSON, one frame at a time (memory
+    stays flat however many frames there are). The text parses to what :meth:`Scenario.run`
+    returns."""
+    sep = '{"frames": [\n '
+
+    def one(frame: dict[str, Any]) -> None:
+        nonlocal sep
+        out.write(sep + json.dumps(frame))
+        sep = ",\n "
+
+    rest = scenario.stream(one, **options)  # set-up errors raise before anything is written
+    out.write('{"frames": [' if sep.startswith("{") else "")
+    out.write("\n]")
+    for key, value in rest.items():
+        out.write(f",\n{json.dumps(key)}: {json.dumps(value, indent=1)}")
+    out.write("}\n")
 
 
 def run_scenario(data: dict[str, Any], *, extras: bool = True) -> dict[str, Any]:

@@ -22,13 +22,14 @@ file and line.
 
 from __future__ import annotations
 
-import shlex
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from macvlan_sim.datapath.engine import Engine
+from macvlan_sim.io.text import ECHO_LIMIT, read_text, shorten, split_lines
 from macvlan_sim.model.constants import ETH_P_8021AD, ETH_P_8021Q, MacaddrOp, MacvlanFlag, Mode
 from macvlan_sim.model.errors import KernelError, SimError
 from macvlan_sim.model.host import DEFAULT_WIRE_MAC, Host, MacaddrChange
@@ -125,38 +126,93 @@ class _Words:
 
 
 def load_topology(path: str | Path) -> Topology:
-    path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise TopologyError(f"{path}: cannot read: {exc.strerror}") from None
-    return parse_topology(text, str(path))
+    """Read a topology file (UTF-8, a BOM allowed) and apply it."""
+    return parse_topology(read_text(path, TopologyError), str(path))
 
 
 def parse_topology(text: str, source: str = "<topology>") -> Topology:
-    """Apply every line of ``text``; the first failing line raises :class:`TopologyError`."""
+    """Apply every line of ``text``; the first failing line raises :class:`TopologyError`.
+
+    Lines end at ``\\n`` only (see :func:`macvlan_sim.io.text.split_lines`); words are split
+    as a POSIX shell does (quotes, backslash escapes, ``#`` to the end of the line). Values
+    echoed in an error are cut when long."""
     builder = _Builder(source)
-    for lineno, words in _lines(text, source):
+    for lineno, line, words in _lines(text, source):
         try:
             builder.apply(words)
         except KernelError as exc:
-            line = text.splitlines()[lineno - 1].split("#")[0].strip()
-            raise TopologyError(f"{source}:{lineno}: {line}: {exc}") from None
+            command = line.split("#")[0].strip()
+            message = f"{command}: {exc}"
+            raise TopologyError(f"{source}:{lineno}: {_cut(message, words)}") from None
         except SimError as exc:
-            raise TopologyError(f"{source}:{lineno}: {exc}") from None
+            raise TopologyError(f"{source}:{lineno}: {_cut(str(exc), words)}") from None
     return builder.finish()
 
 
-def _lines(text: str, source: str) -> Iterator[tuple[int, list[str]]]:
-    for lineno, line in enumerate(text.splitlines(), 1):
+def _cut(message: str, words: list[str]) -> str:
+    """Long words cut where they appear in ``message``, and the whole kept to a few lines."""
+    for word in {w for w in words if len(w) > ECHO_LIMIT}:
+        message = message.replace(word, shorten(word))
+    return shorten(message, 8 * ECHO_LIMIT)
+
+
+def _lines(text: str, source: str) -> Iterator[tuple[int, str, list[str]]]:
+    for lineno, line in enumerate(split_lines(text), 1):
         try:
-            words = shlex.split(line, comments=True)
+            words = split_words(line)
         except ValueError as exc:
             raise TopologyError(f"{source}:{lineno}: {exc}") from None
         if words and words[0] == "ip":
             words = words[1:]
         if words:
-            yield lineno, words
+            yield lineno, line, words
+
+
+#: One piece of a shell word, or what separates words. Same rules as ``shlex.split(line,
+#: comments=True)`` (POSIX mode) but linear in the line's length: shlex grows each token one
+#: character at a time, which takes ~25 s for a 1 M-character word.
+_PIECES = re.compile(
+    r"""(?P<space>[ \t\r\n]+)
+      | (?P<comment>\#.*)
+      | '(?P<single>[^']*)'
+      | "(?P<double>(?:[^"\\]|\\.)*)"
+      | \\(?P<escaped>.)
+      | (?P<plain>[^ \t\r\n'"\\\#]+)
+      | (?P<open>['"])
+      | (?P<trailing>\\)""",
+    re.VERBOSE | re.DOTALL,
+)
+_ENDS_ESCAPING = re.compile(r'(?:[^"\\]|\\.)*\\', re.DOTALL)
+_DOUBLE_ESCAPES = re.compile(r'\\([\\"])')
+
+
+def split_words(line: str) -> list[str]:
+    """The words of one line, as a POSIX shell splits them; ValueError as shlex raises it."""
+    words: list[str] = []
+    word: list[str] | None = None
+    for match in _PIECES.finditer(line):
+        kind = match.lastgroup
+        if kind in ("space", "comment"):
+            if word is not None:
+                words.append("".join(word))
+                word = None
+            if kind == "comment":
+                break
+            continue
+        if kind == "open":
+            rest = line[match.end() :]
+            if match.group(kind) == '"' and _ENDS_ESCAPING.fullmatch(rest):
+                raise ValueError("No escaped character")
+            raise ValueError("No closing quotation")
+        if kind == "trailing":
+            raise ValueError("No escaped character")
+        text = match.group(kind)
+        if kind == "double":
+            text = _DOUBLE_ESCAPES.sub(r"\1", text)
+        word = [*word, text] if word is not None else [text]
+    if word is not None:
+        words.append("".join(word))
+    return words
 
 
 class _Builder:

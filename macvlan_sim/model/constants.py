@@ -106,6 +106,10 @@ GOLDEN_RATIO_64 = 0x61C8864680B583EB
 DEFAULT_MTU = 1500
 #: ``IPV6_MIN_MTU``: below it addrconf gives a device no inet6_dev, hence no all-nodes join.
 IPV6_MIN_MTU = 1280
+#: ``MAX_NEST_DEV``: a device may sit at most this many levels above the bottom of its stack
+#: (the lower is level 1); linking one more level is EMLINK (checked on 6.18: v1..v7 on a veth
+#: lower are created, v8 and a macvlan on v7 are refused).
+MAX_NEST_DEV = 8
 #: ``ETH_MIN_MTU``.
 ETH_MIN_MTU = 68
 #: The IPv4 all-hosts group every device with an in_device joins when it comes up.

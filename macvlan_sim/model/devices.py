@@ -22,6 +22,7 @@ from macvlan_sim.model.constants import (
     MacvlanFlag,
     Mode,
 )
+from macvlan_sim.model.mac import mc_hash
 
 if TYPE_CHECKING:
     from macvlan_sim.model.port import MacvlanPort
@@ -76,11 +77,26 @@ class NetDevice:
     #: counting "no protocol handler" drops on it.
     observe_stack: bool = False
     broadcast: bytes = BROADCAST_MAC
+    #: The device this one syncs its address lists into (whose ``uppers`` list it is in).
+    synced_into: NetDevice | None = None
+    #: ``ha->synced`` per multicast address: how many UP uppers hold it (kept up to date as
+    #: addresses come and go and uppers go up and down, never recomputed from scratch).
+    mc_synced: Counter[bytes] = field(default_factory=Counter)
+    #: The whole multicast list (own entries and synced ones) and, for the hash filter, how
+    #: many of its addresses fall on each bit under this device's salt.
+    mc_full: set[bytes] = field(default_factory=set)
+    mc_full_bits: Counter[int] = field(default_factory=Counter)
+    #: Per port-filter cutoff asked for so far: how many addresses with more than that many
+    #: synced holders fall on each (salt 0) bit.
+    mc_bits_over: dict[int, Counter[int]] = field(default_factory=dict)
     #: IPv6 (with IPv6 on) dropped its link-layer joins at a down (``ipv6_mc_down``); they
     #: come back at the next up (``ipv6_mc_up``).
     ipv6_mc_dropped: bool = False
 
     kind = "device"
+
+    def __post_init__(self) -> None:
+        self.mc.on_change = self._own_mc_changed
 
     @property
     def promisc(self) -> bool:
@@ -97,21 +113,103 @@ class NetDevice:
 
     def mc_addresses(self) -> list[bytes]:
         """This device's whole multicast list: its own entries plus what UP uppers synced."""
-        addrs = set(self.mc.addresses())
-        for upper in self.synced_uppers():
-            addrs.update(upper.mc_addresses())
-        return sorted(addrs)
+        return sorted(self.mc_full)
 
     def mc_synced_count(self, addr: bytes) -> int:
         """``ha->synced``: how many UP upper devices hold ``addr`` (this device's own joins: 0)."""
-        return sum(1 for u in self.synced_uppers() if addr in u.mc_addresses())
+        return self.mc_synced.get(addr, 0)
+
+    @property
+    def hash_salt(self) -> int:
+        return 0
+
+    def bits_over(self, cutoff: int) -> Counter[int]:
+        """Salt-0 filter bits of the addresses more than ``cutoff`` UP uppers hold, counted
+        (built once per cutoff, then kept up to date)."""
+        counts = self.mc_bits_over.get(cutoff)
+        if counts is None:
+            counts = Counter(mc_hash(a) for a, n in self.mc_synced.items() if n > cutoff)
+            self.mc_bits_over[cutoff] = counts
+        return counts
+
+    # -- keeping the synced counts ---------------------------------------------------------
+    def _own_mc_changed(self, addr: bytes, present: bool) -> None:
+        if not self.mc_synced.get(addr):
+            _propagate([(self, addr, present)])
+
+    def sync_mc(self, delta: int) -> None:
+        """This device went up (+1) or down (-1): its whole list enters or leaves the
+        synced counts of the device it syncs into (``dev_mc_sync``/``dev_mc_unsync``)."""
+        target = self.synced_into
+        if target is None:
+            return
+        work: list[tuple[NetDevice, bytes, bool]] = []
+        for addr in list(self.mc_full):
+            _bump_synced(target, addr, delta, work)
+        _propagate(work)
+
+    def has_uc_addresses(self) -> bool:
+        """Whether :meth:`uc_addresses` is non-empty, without building it (stops at the first
+        address found; a device's own entries are looked at first)."""
+        stack: list[NetDevice] = [self]
+        while stack:
+            dev = stack.pop()
+            if any(n > 0 for n in dev.uc.values()):
+                return True
+            stack.extend(dev.synced_uppers())
+        return False
 
     def uc_addresses(self) -> list[bytes]:
         """Secondary unicast list: own ``dev_uc_add`` entries plus UP uppers' synced lists."""
-        addrs = {a for a, n in self.uc.items() if n > 0}
-        for upper in self.synced_uppers():
-            addrs.update(upper.uc_addresses())
+        addrs: set[bytes] = set()
+        stack: list[NetDevice] = [self]
+        while stack:  # a loop, not recursion: stacks of any depth
+            dev = stack.pop()
+            addrs.update(a for a, n in dev.uc.items() if n > 0)
+            stack.extend(dev.synced_uppers())
         return sorted(addrs)
+
+
+def _propagate(work: list[tuple[NetDevice, bytes, bool]]) -> None:
+    """An address entered (or left) a device's whole list: record it there, and pass it on to
+    the device it syncs into while it is up — iteratively, however deep the stack."""
+    while work:
+        dev, addr, present = work.pop()
+        bit = mc_hash(addr, dev.hash_salt)
+        if present:
+            dev.mc_full.add(addr)
+            dev.mc_full_bits[bit] += 1
+        else:
+            dev.mc_full.discard(addr)
+            _uncount(dev.mc_full_bits, bit)
+        if dev.up and dev.synced_into is not None:
+            _bump_synced(dev.synced_into, addr, 1 if present else -1, work)
+
+
+def _bump_synced(
+    dev: NetDevice, addr: bytes, delta: int, work: list[tuple[NetDevice, bytes, bool]]
+) -> None:
+    old = dev.mc_synced.get(addr, 0)
+    new = old + delta
+    if new > 0:
+        dev.mc_synced[addr] = new
+    else:
+        dev.mc_synced.pop(addr, None)
+    for cutoff, counts in dev.mc_bits_over.items():
+        if (old > cutoff) != (new > cutoff):
+            if new > cutoff:
+                counts[mc_hash(addr)] += 1
+            else:
+                _uncount(counts, mc_hash(addr))
+    own = addr in dev.mc
+    if (old > 0 or own) != (new > 0 or own):
+        work.append((dev, addr, new > 0))
+
+
+def _uncount(counts: Counter[int], key: int) -> None:
+    counts[key] -= 1
+    if counts[key] <= 0:
+        del counts[key]
 
 
 @dataclass(eq=False)
@@ -169,6 +267,10 @@ class MacvlanDevice(NetDevice):
     #: The port this device belongs to (on its lower).
     port: MacvlanPort | None = None
     kind = "macvlan"
+
+    @property
+    def hash_salt(self) -> int:
+        return self.filter_salt
 
     @property
     def port_lower(self) -> NetDevice | None:

@@ -10,30 +10,28 @@ from macvlan_sim.model.devices import FULL_FILTER, MacvlanDevice, McFilter, NetD
 from macvlan_sim.model.mac import mc_hash
 
 
-def _filter_of(addresses: list[bytes], salt: int) -> McFilter:
-    return McFilter(
-        all=False,
-        addresses=frozenset(addresses),
-        bits=frozenset(mc_hash(a, salt) for a in addresses),
-    )
-
-
 def compute_device_filter(dev: MacvlanDevice) -> McFilter:
     """``macvlan_compute_filter`` for a device: everything if PROMISC/ALLMULTI, else its list
-    (own and synced entries alike) plus its broadcast address."""
+    (own and synced entries alike) plus its broadcast address. Built from the counts the
+    device keeps (no per-address work), so thousands of groups stay cheap."""
     if dev.promisc or dev.allmulti_flag:
         return FULL_FILTER
-    return _filter_of([*dev.mc_addresses(), dev.broadcast], dev.filter_salt)
+    return McFilter(
+        all=False,
+        addresses=frozenset(dev.mc_full) | {dev.broadcast},
+        bits=frozenset(dev.mc_full_bits) | {mc_hash(dev.broadcast, dev.filter_salt)},
+    )
 
 
 def compute_port_filter(lower: NetDevice, cutoff: int) -> McFilter:
     """``macvlan_compute_filter`` for the port (salt 0): lower's entries with more than
     ``cutoff`` synced subscribers, plus the broadcast bit; everything if the lower is
-    PROMISC or ALLMULTI."""
+    PROMISC or ALLMULTI. A port filter is only ever tested by bit (as in the kernel), so
+    only the bits are kept (``addresses`` stays empty)."""
     if lower.promisc or lower.allmulti_flag:
         return FULL_FILTER
-    chosen = [a for a in lower.mc_addresses() if lower.mc_synced_count(a) > cutoff]
-    return _filter_of([*chosen, lower.broadcast], 0)
+    bits = frozenset(lower.bits_over(cutoff)) | {mc_hash(lower.broadcast, 0)}
+    return McFilter(all=False, bits=bits)
 
 
 def device_accepts(

@@ -28,6 +28,7 @@ from macvlan_sim.model.constants import (
     IPV6_ALL_NODES,
     IPV6_MIN_MTU,
     MACVLAN_DEFAULT_BC_QUEUE_LEN,
+    MAX_NEST_DEV,
     MacaddrOp,
     MacvlanFlag,
     Mode,
@@ -181,6 +182,7 @@ class Host:
         mac = mac if mac is not None else real.mac
         if not is_valid_unicast(mac):
             raise KernelError("EADDRNOTAVAIL", f"{format_mac(mac)} is not a valid unicast MAC")
+        self._check_nesting(real)
         vdev = VlanDevice(
             name=name,
             mac=mac,
@@ -203,6 +205,7 @@ class Host:
             rx_mode.set_rx_mode(real)
         real.vlans[(protocol, vid)] = vdev
         real.uppers.append(vdev)
+        vdev.synced_into = real
         self.devices[name] = vdev
         self._register(vdev)
         return vdev
@@ -244,6 +247,7 @@ class Host:
         if bcqueuelen is not None and bcqueuelen < 0:
             raise KernelError("ERANGE", "bcqueuelen is a u32")
         dev_mtu = self._stacked_mtu(lowerdev, mtu)
+        self._check_nesting(lowerdev)
         if port is None:
             port = MacvlanPort(lower=lowerdev)
             lowerdev.rx_port = port
@@ -267,14 +271,28 @@ class Host:
             dev.mac = lowerdev.mac  # eth_hw_addr_inherit: an explicit address is ignored
         port.vlans.append(dev)
         lowerdev.uppers.append(dev)
+        dev.synced_into = lowerdev
         self.devices[name] = dev
         self._register(dev)
-        port.update_bc_queue_len()
+        port.set_bc_request(dev, dev.bc_queue_len_req)
         if bclim is not None:
             self._set_bc_cutoff(port, bclim)
         if macaddr is not None:
             self._change_sources(dev, macaddr)
         return dev
+
+    @staticmethod
+    def _check_nesting(link: NetDevice) -> None:
+        """``__netdev_upper_dev_link``: EMLINK when the new device would sit more than
+        ``MAX_NEST_DEV`` levels up (its link's level, counted down to the bottom, plus one)."""
+        level, dev = 1, link
+        while dev is not None and level <= MAX_NEST_DEV:
+            dev = dev.port_lower if isinstance(dev, MacvlanDevice) else dev.link
+            level += dev is not None
+        if level + 1 > MAX_NEST_DEV:
+            raise KernelError(
+                "EMLINK", f"{link.name} is {level} levels deep: at most {MAX_NEST_DEV} can stack"
+            )
 
     @staticmethod
     def _validate_mode_flags(mode: Mode, flags: MacvlanFlag) -> None:
@@ -313,8 +331,7 @@ class Host:
         if macaddr is not None:
             self._change_sources(dev, macaddr)
         if bcqueuelen is not None:
-            dev.bc_queue_len_req = bcqueuelen
-            dev.port.update_bc_queue_len()
+            dev.port.set_bc_request(dev, bcqueuelen)
         if bclim is not None:
             self._set_bc_cutoff(dev.port, bclim)
 
@@ -361,44 +378,72 @@ class Host:
 
     # ------------------------------------------------------------------ up / down
     def set_up(self, name: str) -> None:
-        """``dev_open``: the device's ndo_open, IFF_UP, rx_mode, then protocol joins."""
+        """``dev_open``: the device's ndo_open, IFF_UP, rx_mode, then protocol joins; then
+        8021q brings its VLANs up with it (unless loose_binding), depth first."""
         dev = self.get(name)
         if dev.up:
             return
+        self._open(dev)
+        todo = list(reversed(self._followers(dev, up=True)))
+        while todo:  # a loop, not recursion: stacks of any depth
+            vdev = todo.pop()
+            if vdev.up:
+                continue
+            try:
+                self._open(vdev)
+            except KernelError:
+                continue
+            todo.extend(reversed(self._followers(vdev, up=True)))
+
+    def _open(self, dev: NetDevice) -> None:
         if isinstance(dev, MacvlanDevice):
             self._macvlan_open(dev)
         elif isinstance(dev, VlanDevice):
             self._vlan_open(dev)
         dev.up = True
+        dev.sync_mc(+1)
         rx_mode.set_rx_mode(dev)
         self._protocol_joins(dev, join=True)
-        self._follow_vlans(dev, up=True)
 
     def set_down(self, name: str) -> None:
-        """``dev_close``: ndo_stop, IFF_UP cleared, protocol leaves. Port filters are *not*
+        """``dev_close``: 8021q first takes the device's VLANs down (unless loose_binding),
+        deepest first; then ndo_stop, IFF_UP cleared, protocol leaves. Port filters are *not*
         recomputed (only a macvlan's rx_mode does that), so they can stay stale (§7)."""
         dev = self.get(name)
         if not dev.up:
             return
-        self._follow_vlans(dev, up=False)
+        order: list[NetDevice] = []
+        todo = [dev]
+        while todo:  # pre-order, reversed below: every device after all of its VLANs
+            node = todo.pop()
+            order.append(node)
+            todo.extend(self._followers(node, up=False))
+        for node in reversed(order):
+            if node is dev:
+                self._close(node)
+            else:
+                with contextlib.suppress(KernelError):
+                    self._close(node)
+
+    def _close(self, dev: NetDevice) -> None:
+        if not dev.up:
+            return
         if isinstance(dev, MacvlanDevice):
             self._macvlan_stop(dev)
         elif isinstance(dev, VlanDevice):
             self._vlan_stop(dev)
             dev.was_stopped = True
         dev.up = False
+        dev.sync_mc(-1)
         self._protocol_joins(dev, join=False)
         target = dev.port_lower if isinstance(dev, MacvlanDevice) else dev.link
         if target is not None:
             rx_mode.set_rx_mode(target)  # dev_uc_unsync/dev_mc_unsync end with this
 
-    def _follow_vlans(self, dev: NetDevice, *, up: bool) -> None:
-        """8021q brings a device's VLANs up and down with it, unless loose_binding is set."""
-        for vdev in list(dev.vlans.values()):
-            if vdev.loose_binding or vdev.up == up:
-                continue
-            with contextlib.suppress(KernelError):
-                (self.set_up if up else self.set_down)(vdev.name)
+    @staticmethod
+    def _followers(dev: NetDevice, *, up: bool) -> list[VlanDevice]:
+        """The VLANs 8021q brings up or down with ``dev`` (not loose_binding, not already)."""
+        return [v for v in dev.vlans.values() if not v.loose_binding and v.up != up]
 
     def _register(self, dev: NetDevice) -> None:
         """``NETDEV_REGISTER``: addrconf gives every device with an MTU of at least 1280 an
@@ -644,22 +689,31 @@ class Host:
 
     # ------------------------------------------------------------------ deletion
     def delete(self, name: str) -> None:
-        """``ip link del``: devices stacked on it go first (NETDEV_UNREGISTER)."""
+        """``ip link del``: devices stacked on it go first (NETDEV_UNREGISTER), deepest first
+        (walked as a loop, so stacks of any depth work)."""
         dev = self.get(name)
         if dev is self.lower or dev is self.wire:
             raise SimError(f"{name} is the lower device; it cannot be deleted here")
-        for upper in list(dev.uppers):
-            if upper.name in self.devices:
-                self.delete(upper.name)
-        if dev.rx_port is not None:
-            for mv in list(dev.rx_port.vlans):
-                self.delete(mv.name)
-        self.set_down(name)
+        order: list[NetDevice] = []
+        todo = [dev]
+        while todo:  # pre-order, reversed below: every device after everything stacked on it
+            node = todo.pop()
+            order.append(node)
+            stacked = list(node.uppers)
+            if node.rx_port is not None:
+                stacked += node.rx_port.vlans
+            todo.extend(stacked)
+        for node in reversed(order):
+            if self.devices.get(node.name) is node:
+                self._unregister(node)
+
+    def _unregister(self, dev: NetDevice) -> None:
+        self.set_down(dev.name)
         if isinstance(dev, MacvlanDevice):
             self._macvlan_dellink(dev)
         elif isinstance(dev, VlanDevice):
             self._vlan_unregister(dev)
-        del self.devices[name]
+        del self.devices[dev.name]
 
     def _macvlan_dellink(self, dev: MacvlanDevice) -> None:
         port = dev.port
@@ -667,7 +721,8 @@ class Host:
         port.source_flush(dev)
         port.vlans.remove(dev)
         port.lower.uppers.remove(dev)
-        port.update_bc_queue_len()
+        dev.synced_into = None
+        port.drop_bc_request(dev)
         if port.passthru:
             port.passthru = False
             lower = port.lower
@@ -682,6 +737,7 @@ class Host:
         assert real is not None
         del real.vlans[(dev.tpid, dev.vid)]
         real.uppers.remove(dev)
+        dev.synced_into = None
         if not real.vlans:
             real.mc.del_ref(GVRP_GROUP)
             real.mc.del_ref(GVRP_GROUP)
@@ -700,13 +756,15 @@ class Host:
             if isinstance(dev, LowerDevice) and dev.has_unicast_filter:
                 return dev.up
             return self.lower.up and self.wire.up
-        if isinstance(dev, MacvlanDevice):
-            lower = dev.port_lower
-            return lower is not None and self.carrier(lower)
-        if isinstance(dev, VlanDevice):
-            if dev.was_stopped and not dev.up:
+        while isinstance(dev, MacvlanDevice | VlanDevice):  # down the stack, in a loop
+            if isinstance(dev, VlanDevice) and dev.was_stopped and not dev.up:
                 return False
-            return dev.link is not None and self.carrier(dev.link)
+            below = dev.port_lower if isinstance(dev, MacvlanDevice) else dev.link
+            if below is None:
+                return False
+            dev = below
+        if dev is self.lower or dev is self.wire:
+            return self.carrier(dev)
         return dev.up
 
     def qdisc_active(self, dev: NetDevice) -> bool:

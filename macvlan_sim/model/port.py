@@ -7,7 +7,7 @@ explainer show that order.
 
 from __future__ import annotations
 
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,6 +49,9 @@ class MacvlanPort:
     passthru: bool = False
     #: ``hashed_devices`` in order, rebuilt lazily after the table changes.
     _order: list[MacvlanDevice] | None = None
+    #: Each device's broadcast queue length request, and how many devices make each request.
+    _bc_requests: dict[MacvlanDevice, int] = field(default_factory=dict)
+    _bc_request_counts: Counter[int] = field(default_factory=Counter)
 
     # -- vlan_hash: UP devices by MAC --------------------------------------------------------
     def hash_add(self, dev: MacvlanDevice) -> None:
@@ -100,9 +103,31 @@ class MacvlanPort:
         return [m for bucket in self.source_buckets for m, d in bucket if d is dev]
 
     # -- broadcast queue length ---------------------------------------------------------------
+    def set_bc_request(self, dev: MacvlanDevice, request: int) -> None:
+        """A device asks for a broadcast queue length (at creation or ``changelink``)."""
+        if dev in self._bc_requests:
+            _uncount(self._bc_request_counts, self._bc_requests[dev])
+        dev.bc_queue_len_req = request
+        self._bc_requests[dev] = request
+        self._bc_request_counts[request] += 1
+        self.update_bc_queue_len()
+
+    def drop_bc_request(self, dev: MacvlanDevice) -> None:
+        """A device leaves the port: its request no longer counts."""
+        if dev in self._bc_requests:
+            _uncount(self._bc_request_counts, self._bc_requests.pop(dev))
+        self.update_bc_queue_len()
+
     def update_bc_queue_len(self) -> None:
-        """``update_port_bc_queue_len``: the maximum request over all devices, down ones too."""
-        self.bc_queue_len_used = max((d.bc_queue_len_req for d in self.vlans), default=0)
+        """``update_port_bc_queue_len``: the maximum request over all devices, down ones too.
+        Requests are kept as a multiset, so the n-th device costs O(distinct requests)."""
+        self.bc_queue_len_used = max(self._bc_request_counts, default=0)
 
     def first_vlan(self) -> MacvlanDevice | None:
         return self.vlans[0] if self.vlans else None
+
+
+def _uncount(counts: Counter[int], value: int) -> None:
+    counts[value] -= 1
+    if counts[value] <= 0:
+        del counts[value]

@@ -28,78 +28,85 @@ def _sync_target(dev: NetDevice) -> NetDevice | None:
 def set_promiscuity(dev: NetDevice, inc: int) -> None:
     """``dev_set_promiscuity``: a u32 reference count (wrap-around kept, §10 passthru quirk),
     then propagation to the lower and an rx_mode recomputation."""
-    if _bump_promiscuity(dev, inc):
-        set_rx_mode(dev)
+    for changed in reversed(_promisc_chain(dev, inc)):
+        set_rx_mode(changed)
 
 
 def _bump_promiscuity(dev: NetDevice, inc: int) -> bool:
     """``__dev_set_promiscuity``; returns whether IFF_PROMISC changed."""
-    before = dev.promisc
-    dev.promiscuity = (dev.promiscuity + inc) % _U32
-    changed = before != dev.promisc
-    if changed:
-        _change_rx_flags(dev, promisc_change=True)
+    changed = _promisc_chain(dev, inc)
+    for below in reversed(changed[1:]):
+        set_rx_mode(below)
+    return bool(changed)
+
+
+def _promisc_chain(dev: NetDevice | None, inc: int) -> list[NetDevice]:
+    """Bump ``dev``'s count; while its flag flips, ``ndo_change_rx_flags`` passes the change
+    to the device below: a macvlan only while it is up (and a passthru macvlan not PROMISC:
+    it manages that itself); a VLAN device whether up or down (6.18's
+    ``vlan_dev_change_rx_flags``, §17). Returns the devices whose flag flipped, top first."""
+    return _flag_chain(dev, inc, "promiscuity", "promisc")
+
+
+def set_allmulti(dev: NetDevice | None, inc: int) -> None:
+    """``dev_set_allmulti``: reference counted like promiscuity, passed down the same way."""
+    for flipped in reversed(_flag_chain(dev, inc, "allmulti", "allmulti_flag")):
+        set_rx_mode(flipped)
+
+
+def _flag_chain(dev: NetDevice | None, inc: int, count: str, flag: str) -> list[NetDevice]:
+    """Add ``inc`` to the u32 reference count ``count``; while the flag it drives flips,
+    pass ±1 on to the device below. A loop, not recursion: stacks of any depth work."""
+    changed: list[NetDevice] = []
+    while dev is not None:
+        before = getattr(dev, flag)
+        setattr(dev, count, (getattr(dev, count) + inc) % _U32)
+        if before == getattr(dev, flag):
+            break
+        changed.append(dev)
+        if isinstance(dev, MacvlanDevice) and (
+            not dev.up or (dev.port is not None and dev.port.passthru and flag == "promisc")
+        ):
+            break
+        inc = 1 if getattr(dev, flag) else -1
+        dev = _sync_target(dev)
     return changed
 
 
-def set_allmulti(dev: NetDevice, inc: int) -> None:
-    """``dev_set_allmulti``: reference counted like promiscuity."""
-    before = dev.allmulti_flag
-    dev.allmulti = (dev.allmulti + inc) % _U32
-    if before != dev.allmulti_flag:
-        _change_rx_flags(dev, promisc_change=False)
-        set_rx_mode(dev)
+def set_rx_mode(dev: NetDevice | None) -> None:
+    """``__dev_set_rx_mode``: nothing happens on a device that is down.
 
-
-def _change_rx_flags(dev: NetDevice, *, promisc_change: bool) -> None:
-    """``ndo_change_rx_flags``: a macvlan passes the change to its lower only while it is up
-    (and a passthru macvlan not PROMISC: it manages that itself); a VLAN device passes it to
-    its real device whether up or down (6.18's ``vlan_dev_change_rx_flags``, §17)."""
-    target = _sync_target(dev)
-    if target is None or (isinstance(dev, MacvlanDevice) and not dev.up):
-        return
-    if promisc_change:
-        if isinstance(dev, MacvlanDevice) and dev.port is not None and dev.port.passthru:
-            return
-        set_promiscuity(target, 1 if dev.promisc else -1)
-    else:
-        set_allmulti(target, 1 if dev.allmulti_flag else -1)
-
-
-def set_rx_mode(dev: NetDevice) -> None:
-    """``__dev_set_rx_mode``: nothing happens on a device that is down."""
-    if not dev.up:
-        return
-    if isinstance(dev, MacvlanDevice):
-        macvlan_set_mac_lists(dev)
-    elif isinstance(dev, VlanDevice):
-        if dev.link is not None:
-            set_rx_mode(dev.link)
-    elif isinstance(dev, LowerDevice):
-        _lower_unicast_mode(dev)
+    A VLAN device's and a macvlan's rx_mode sync their lists into the device below and run
+    its rx_mode; a macvlan then recomputes its port's filters. Walked as a loop (the port
+    filters afterwards, innermost first) so that a stack of any depth works."""
+    ports: list[MacvlanPort] = []
+    while dev is not None and dev.up:
+        if isinstance(dev, MacvlanDevice):
+            dev.mc_filter = compute_device_filter(dev)
+            if dev.port is not None:
+                ports.append(dev.port)
+            dev = dev.port_lower
+        elif isinstance(dev, VlanDevice):
+            dev = dev.link
+        else:
+            if isinstance(dev, LowerDevice):
+                _lower_unicast_mode(dev)
+            break
+    for port in reversed(ports):
+        recompute_port_filters(port)
 
 
 def _lower_unicast_mode(dev: LowerDevice) -> None:
     """A device without IFF_UNICAST_FLT goes promiscuous while its unicast list is non-empty."""
     if dev.has_unicast_filter:
         return
-    want = bool(dev.uc_addresses())
+    want = dev.has_uc_addresses()
     if want and not dev.uc_promisc:
         dev.uc_promisc = True
         _bump_promiscuity(dev, 1)
     elif not want and dev.uc_promisc:
         dev.uc_promisc = False
         _bump_promiscuity(dev, -1)
-
-
-def macvlan_set_mac_lists(dev: MacvlanDevice) -> None:
-    """``macvlan_set_mac_lists``: own filter, sync lists into the lower, then port filters."""
-    dev.mc_filter = compute_device_filter(dev)
-    lower = dev.port_lower
-    if lower is not None:
-        set_rx_mode(lower)
-    if dev.port is not None:
-        recompute_port_filters(dev.port)
 
 
 def recompute_port_filters(port: MacvlanPort) -> None:

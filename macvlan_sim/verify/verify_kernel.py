@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from macvlan_sim.datapath.rules import RULES
+from macvlan_sim.io.cli_types import SEED, integer, seconds
 from macvlan_sim.io.scenario import Scenario
 from macvlan_sim.io.topology import Topology
 from macvlan_sim.model.constants import DEFAULT_MTU
@@ -417,16 +418,22 @@ def add_arguments(sub: Any) -> None:
     vk.add_argument("scenario", nargs="?", help="a scenario JSON file")
     vk.add_argument("--topology", help="a topology file (with --trace)")
     vk.add_argument("--trace", help="a pcap/pcapng trace (with --topology)")
-    vk.add_argument("--max-frames", type=int, default=500, help="frames taken from --trace")
-    vk.add_argument("--random", type=int, metavar="N", help="N random scenarios")
-    vk.add_argument("--seed", type=int, default=0, help="first seed for --random")
-    vk.add_argument("--frames", type=int, default=20, help="frames per random scenario")
+    vk.add_argument("--max-frames", type=integer(1), default=500, help="frames taken from --trace")
+    vk.add_argument("--random", type=integer(1), metavar="N", help="N random scenarios")
+    vk.add_argument("--seed", type=SEED, default=0, help="first seed for --random")
+    vk.add_argument(
+        "--frames", type=integer(1, 100_000), default=20, help="frames per random scenario"
+    )
     vk.add_argument(
         "--vlans",
         action="store_true",
         help="random scenarios with VLAN sub-interfaces (needs 8021q in the kernel)",
     )
-    vk.add_argument("--settle", type=float, help="quiet time that ends a frame (seconds)")
+    vk.add_argument(
+        "--settle",
+        type=seconds(0, 60),
+        help="quiet time that ends a frame (seconds, above 0, at most 60)",
+    )
     vk.add_argument("--shrink", action="store_true", help="reduce disagreements to minimal cases")
     vk.add_argument("--save-dir", default="verify-cases", help="where --shrink saves cases")
     vk.add_argument("--json", action="store_true", help="print the comparison as JSON")
@@ -435,8 +442,6 @@ def add_arguments(sub: Any) -> None:
 
 def _scenarios(args: argparse.Namespace) -> tuple[str, list[dict[str, Any]]]:
     if args.random is not None:
-        if args.random < 1:
-            raise SimError("--random needs a positive number of scenarios")
         seeds = range(args.seed, args.seed + args.random)
         return "seed", [random_scenario(s, frames=args.frames, vlans=args.vlans) for s in seeds]
     if args.topology or args.trace:

@@ -30,8 +30,10 @@ from __future__ import annotations
 import os
 import stat
 import struct
+from array import array
 from collections import Counter
-from collections.abc import Generator, Iterator
+from collections.abc import Generator, Iterator, Sequence
+from dataclasses import astuple
 from typing import BinaryIO, Final
 
 from .records import (
@@ -214,7 +216,7 @@ class CaptureReader:
         self.errors: list[CaptureError] = []
         self.skip_examples: dict[str, CaptureError] = {}
         self.truncated = 0
-        self.interfaces: list[InterfaceInfo] = []
+        self.interfaces = InterfaceList()
         self.byte_order = "little"
         self.version = (0, 0)
         self._stream = stream
@@ -232,7 +234,7 @@ class CaptureReader:
     @property
     def linktypes(self) -> tuple[int, ...]:
         """Distinct link types of the known interfaces, in order of appearance."""
-        return tuple(dict.fromkeys(i.linktype for i in self.interfaces))
+        return self.interfaces.linktypes()
 
     def __iter__(self) -> Iterator[CaptureRecord]:
         # Hand out the generator itself so a ``for`` loop pays no extra call per record.
@@ -451,6 +453,43 @@ class PcapReader(CaptureReader):
         )
 
 
+class InterfaceList(Sequence[InterfaceInfo]):
+    """``reader.interfaces``: a read-only sequence of :class:`InterfaceInfo`, stored compactly.
+
+    Each distinct description is kept once and each interface is 4 bytes naming it, so a
+    pcapng file with a million identical IDBs costs megabytes, not the ~300 bytes per object
+    a list of InterfaceInfo would (issue 8: 1 M IDBs took 323 MB). Items are built on access.
+    """
+
+    def __init__(self) -> None:
+        self._kinds: dict[tuple[object, ...], int] = {}
+        self._by_id: list[tuple[object, ...]] = []
+        self._ids = array("I")
+
+    def append(self, info: InterfaceInfo) -> None:
+        kind = astuple(info)[1:]  # everything but the index, which is the position
+        kind_id = self._kinds.get(kind)
+        if kind_id is None:
+            kind_id = self._kinds[kind] = len(self._by_id)
+            self._by_id.append(kind)
+        self._ids.append(kind_id)
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def __getitem__(self, index):  # type: ignore[override]
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        if index < 0:
+            index += len(self)
+        return InterfaceInfo(index, *self._by_id[self._ids[index]])  # type: ignore[arg-type]
+
+    def linktypes(self) -> tuple[int, ...]:
+        """Distinct link types, in order of first appearance (descriptions are numbered in
+        that order)."""
+        return tuple(dict.fromkeys(kind[0] for kind in self._by_id))  # type: ignore[misc]
+
+
 class _Iface:
     """Per-interface timestamp conversion: ns = (ticks * mult >> shift) // div + offset_ns.
 
@@ -458,10 +497,9 @@ class _Iface:
     resolutions, with exact integer arithmetic (a float would lose nanoseconds after 2**53).
     """
 
-    __slots__ = ("div", "global_index", "linktype", "mult", "offset_ns", "shift", "snaplen")
+    __slots__ = ("div", "linktype", "mult", "offset_ns", "shift", "snaplen")
 
-    def __init__(self, global_index: int, linktype: int, snaplen: int, tsresol: int, tsoffset: int):
-        self.global_index = global_index
+    def __init__(self, linktype: int, snaplen: int, tsresol: int, tsoffset: int):
         self.linktype = linktype
         self.snaplen = snaplen
         self.mult, self.shift, self.div = 1, 0, 1
@@ -499,6 +537,10 @@ class PcapNgReader(CaptureReader):
         super().__init__(path, stream, keep_going=keep_going)
         self._section = -1
         self._ifaces: list[_Iface] = []  # this section's interfaces, by block interface id
+        self._base = 0  # index in ``interfaces`` of this section's interface 0
+        #: IDBs that convert timestamps alike share one _Iface: a file may describe a million
+        #: interfaces, and each costs a list slot, not an object.
+        self._iface_kinds: dict[tuple[int, int, int, int], _Iface] = {}
         self._set_byte_order("<")
         block = self._read_block()
         if block is None:  # pragma: no cover - open_capture saw the magic
@@ -546,6 +588,7 @@ class PcapNgReader(CaptureReader):
             head = self._epb_head.unpack_from
             u32 = self._u32.unpack_from
             ifaces = self._ifaces
+            base = self._base
             while fast and pos + 28 <= n:
                 btype, blen, iface_id, hi, lo, caplen, wirelen = head(buf, pos)
                 end = pos + blen
@@ -569,7 +612,7 @@ class PcapNgReader(CaptureReader):
                 s.pos = end
                 ts = ((hi << 32 | lo) * iface.mult >> iface.shift) // iface.div + iface.offset_ns
                 data = buf[pos + 28 : pos + 28 + caplen]
-                rec = builder(index, ts, iface.linktype, iface.global_index, data, wirelen)
+                rec = builder(index, ts, iface.linktype, base + iface_id, data, wirelen)
                 rec.__class__ = record_cls
                 yield rec
                 index += 1
@@ -655,6 +698,7 @@ class PcapNgReader(CaptureReader):
             )
         self._section += 1
         self._ifaces = []
+        self._base = len(self.interfaces)
         self.version = (major, minor)
         self.byte_order = "little" if self._endian == "<" else "big"
 
@@ -671,7 +715,11 @@ class PcapNgReader(CaptureReader):
         name = opts[2].rstrip(b"\0").decode("utf-8", "replace") if 2 in opts else None
         index = len(self.interfaces)
         ticks = _Iface.ticks_per_second(tsresol)
-        self._ifaces.append(_Iface(index, linktype, snaplen, tsresol, tsoffset))
+        key = (linktype, snaplen, tsresol, tsoffset)
+        iface = self._iface_kinds.get(key)
+        if iface is None:
+            iface = self._iface_kinds[key] = _Iface(linktype, snaplen, tsresol, tsoffset)
+        self._ifaces.append(iface)
         self.interfaces.append(
             InterfaceInfo(index, linktype, snaplen, ticks, name, self._section, fcs_len)
         )
@@ -721,7 +769,7 @@ class PcapNgReader(CaptureReader):
             return None
         data = buf[b0 + 20 : b0 + 20 + caplen]
         ts = iface.to_ns(hi << 32 | lo)
-        return make_record(index, ts, iface.linktype, iface.global_index, data, wirelen)
+        return make_record(index, ts, iface.linktype, self._base + iface_id, data, wirelen)
 
     def _simple_packet(self, index: int, off: int, b0: int, b1: int) -> CaptureRecord | None:
         if b1 - b0 < 4:
@@ -742,7 +790,7 @@ class PcapNgReader(CaptureReader):
         if not self._packet_ok(index, off, caplen, wirelen, b1 - b0 - 4, iface):
             return None
         data = self._stream.buf[b0 + 4 : b0 + 4 + caplen]
-        return CaptureRecord(index, 0, iface.linktype, iface.global_index, data, wirelen)
+        return CaptureRecord(index, 0, iface.linktype, self._base, data, wirelen)
 
     def _interface(self, index: int, off: int, iface_id: int) -> _Iface | None:
         if iface_id < len(self._ifaces):

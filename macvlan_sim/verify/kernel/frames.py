@@ -39,11 +39,6 @@ def format_mac(raw: bytes) -> str:
     return ":".join(f"{b:02x}" for b in raw)
 
 
-def parse_hex(text: str) -> bytes:
-    """Frame hex from a scenario; tolerates whitespace and ':' separators from pcap dumps."""
-    return bytes.fromhex("".join(text.split()).replace(":", ""))
-
-
 def leading_tags(frame: bytes) -> list[tuple[int, int]]:
     """The (TPID, TCI) tags at the front of ``frame``, outermost first.
 

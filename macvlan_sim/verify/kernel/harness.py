@@ -16,6 +16,7 @@ from __future__ import annotations
 import errno
 import functools
 import logging
+import math
 import os
 import sys
 from collections.abc import Callable
@@ -24,17 +25,17 @@ from typing import Any
 
 from pyroute2.netlink.exceptions import NetlinkError
 
+from macvlan_sim.io.scenario_schema import ScenarioError, frame_bytes, json_path, validate_scenario
+
 from . import frames as fr
 from .netlink import (
     IFF_ALLMULTI,
     IFF_PROMISC,
-    MACVLAN_FLAGS,
-    MACVLAN_MODES,
     STAT_FIELDS,
     Rtnl,
     errno_name,
 )
-from .netns import private_netns, sigterm_raises
+from .netns import private_netns, raise_if_signalled, sigterm_raises
 from .sockets import (
     PACKET_OUTGOING,
     PKTTYPES,
@@ -157,62 +158,56 @@ def _mac(text: str) -> str:
 
 
 def _mtu(obj: dict[str, Any]) -> int | None:
-    return int(obj["mtu"]) if obj.get("mtu") is not None else None
+    return obj.get("mtu")
 
 
-def parse_scenario(scenario: dict[str, Any]) -> ScenarioSpec:
-    """Validate ``scenario`` and apply the format's defaults.
+def parse_scenario(scenario: dict[str, Any], source: str = "scenario") -> ScenarioSpec:
+    """Validate ``scenario`` against the format's JSON Schema (the same check ``scenario run``
+    makes) and apply the format's defaults.
 
     Raises :class:`Unsupported` for a ``nic`` lower (a veth cannot emulate a NIC's unicast and
-    VLAN hardware filters) and ValueError for malformed input.
+    VLAN hardware filters) and :class:`ScenarioError` (a ValueError) for malformed input,
+    naming ``source`` and the JSON path.
     """
+    validate_scenario(scenario, source)
     lower = scenario.get("lower") or {}
-    kind = lower.get("kind", "veth")
-    if kind == "nic":
+    if lower.get("kind", "veth") == "nic":
         raise Unsupported(
             "lower kind 'nic' needs a NIC with hardware unicast/VLAN filtering "
             "(IFF_UNICAST_FLT); this harness can only build a veth lower"
         )
-    if kind != "veth":
-        raise ValueError(f"unknown lower kind {kind!r}")
     wire = scenario.get("wire") or {}
     port = scenario.get("port") or {}
 
     reserved = {LOWER, WIRE}
     seen: set[str] = set()
 
-    def claim(name: str) -> str:
-        if not isinstance(name, str) or not name:
-            raise ValueError(f"bad device name {name!r}")
+    def claim(name: str, where: tuple[str, int]) -> str:
         if name in reserved or name in seen:
-            raise ValueError(f"device name {name!r} is reserved or used twice")
+            path = json_path((*where, "name"))
+            raise ScenarioError(f"{source}: {path}: device name {name!r} is reserved or used twice")
         seen.add(name)
         return name
 
     vlans = [
         VlanSpec(
-            name=claim(v["name"]),
+            name=claim(v["name"], ("vlans", i)),
             link=v.get("link", LOWER),
             vid=int(v["id"]),
             protocol=v.get("protocol", "802.1Q"),
             up=bool(v.get("up", True)),
             mtu=_mtu(v),
         )
-        for v in scenario.get("vlans") or []
+        for i, v in enumerate(scenario.get("vlans") or [])
     ]
     devices: list[DeviceSpec] = []
-    for d in scenario.get("devices") or []:
+    for i, d in enumerate(scenario.get("devices") or []):
         mode = d.get("mode")
-        if mode is not None and mode not in MACVLAN_MODES:
-            raise ValueError(f"unknown macvlan mode {mode!r}")
         flags = list(d.get("flags") or [])
-        for f in flags:
-            if f not in MACVLAN_FLAGS:
-                raise ValueError(f"unknown macvlan flag {f!r}")
         macaddr = d.get("macaddr")
         devices.append(
             DeviceSpec(
-                name=claim(d["name"]),
+                name=claim(d["name"], ("devices", i)),
                 link=d.get("link", LOWER),
                 mode=mode or "vepa",
                 mode_given=mode is not None,
@@ -228,8 +223,12 @@ def parse_scenario(scenario: dict[str, Any]) -> ScenarioSpec:
             )
         )
     frames = [
-        FrameSpec(inject=f.get("inject", WIRE), data=fr.parse_hex(f["hex"]), note=f.get("note", ""))
-        for f in scenario.get("frames") or []
+        FrameSpec(
+            inject=f.get("inject", WIRE),
+            data=frame_bytes(f["hex"], source, i),
+            note=f.get("note", ""),
+        )
+        for i, f in enumerate(scenario.get("frames") or [])
     ]
     return ScenarioSpec(
         lower_mac=_mac(lower.get("mac", DEFAULT_LOWER_MAC)),
@@ -311,6 +310,7 @@ class _Run:
 
     def _step(self, op: str, fn: Callable[[], object]) -> bool:
         """Run one setup operation; a refusal is logged as a result, not raised."""
+        raise_if_signalled()
         try:
             fn()
         except (NetlinkError, OSError) as exc:
@@ -362,6 +362,7 @@ class _Run:
             )
 
         for v in spec.vlans:
+            raise_if_signalled()
             op = f"vlan {v.name} link {v.link} id {v.vid} protocol {v.protocol}"
             try:
                 rtnl.add_vlan(v.name, v.link, v.vid, v.protocol, v.mtu)
@@ -555,6 +556,7 @@ class _Run:
         ]
         out_frames: list[dict[str, Any]] = []
         for i, frame in enumerate(self.spec.frames):
+            raise_if_signalled()
             late = self.observer.drain()
             if late and out_frames:
                 out_frames[-1].setdefault("errors", []).extend(
@@ -595,6 +597,8 @@ def run_scenario_on_kernel(
     scenario needs a NIC lower or 8021q). The namespace is deleted on every exit path,
     including KeyboardInterrupt and SIGTERM (which raises :class:`.netns.HarnessTerminated`).
     """
+    if not (isinstance(settle, int | float) and math.isfinite(settle) and settle > 0):
+        raise ValueError(f"settle must be a finite number of seconds above 0, not {settle!r}")
     spec = parse_scenario(scenario)
     ok, reason = kernel_available()
     if not ok:

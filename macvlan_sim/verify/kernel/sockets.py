@@ -50,7 +50,9 @@ PKTTYPES = {
 PACKET_OUTGOING = socket.PACKET_OUTGOING
 
 _RCVBUF = 4 << 20
-_MAX_FRAME = 65536
+#: Room for the largest frame a socket can be handed: a reassembled 65,535-byte IPv4 datagram
+#: plus its Ethernet header and two tags (a smaller buffer silently truncates it).
+_MAX_FRAME = 1 << 17
 
 
 @dataclass
@@ -171,6 +173,7 @@ class Observer:
         out: list[Capture] = []
         start = last = time.monotonic()
         while True:
+            ns_mod.raise_if_signalled()
             now = time.monotonic()
             remaining = min(settle - (now - last), max_wait - (now - start))
             if remaining <= 0:
