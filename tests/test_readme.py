@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import runpy
+import shlex
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,22 @@ def test_readme_starts_with_the_two_setup_commands() -> None:
     assert "macvlan-sim replay examples/trace.pcap" in commands[0]
     ci = (REPO / ".ci" / "run").read_text()
     assert commands[1] in ci
+
+
+def test_readme_main_job_runs_and_runs_again(tmp_path: Path, capsys) -> None:
+    """The first set-up command's replay works on a fresh checkout, and a second time."""
+    from macvlan_sim.cli.main import main
+
+    first = re.search(r"```sh\n(.*?)```", README, re.S)
+    assert first is not None
+    words = shlex.split(first.group(1).splitlines()[0].split("&&", 1)[1])
+    assert words[0] == "macvlan-sim"
+    args = [str(REPO / w) if w.startswith("examples/") else w for w in words[1:]]
+    args[args.index("--out") + 1] = str(tmp_path / "out")
+    for _ in range(2):
+        assert main(args) == 0
+        assert (tmp_path / "out" / "wire.pcap").stat().st_size > 24
+    capsys.readouterr()
 
 
 def test_readme_topology_block_parses() -> None:
