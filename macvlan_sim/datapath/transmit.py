@@ -123,13 +123,18 @@ def over_mtu(dev: NetDevice, skb: Skb) -> str | None:
     )
 
 
+def _refusal(dev: NetDevice, skb: Skb) -> str:
+    """Why ``dev`` cannot receive ``skb`` (``is_skb_forwardable`` and the device being up:
+    "down", or the over-MTU message), or "" if it can."""
+    return "down" if not dev.up else over_mtu(dev, skb) or ""
+
+
 def dev_forward_skb(eng: Engine, dev: NetDevice, skb: Skb) -> bool:
     """``__dev_forward_skb`` + ``netif_rx``: the frame re-enters ``dev`` as if received. It is
     dropped (core rx_dropped on ``dev``) if ``dev`` is down or the frame is over its MTU."""
-    too_long = over_mtu(dev, skb)
-    if not dev.up or too_long:
+    why = _refusal(dev, skb)
+    if why:
         eng.count(dev.name, "rx_dropped", 1)
-        why = "down" if not dev.up else too_long
         eng.drop(skb, f"dev_forward_skb into {dev.name}: {why}", "T5")
         eng.skip(skb, dev.name, WhyNot.FORWARD_REFUSED, why)
         return False
@@ -157,10 +162,9 @@ def link_xmit(eng: Engine, dev: NetDevice, skb: Skb) -> bool:
     peer = host.wire if dev is host.lower else host.lower
     assert peer is not None
     length = skb.klen
-    too_long = over_mtu(peer, skb)
-    if not peer.up or too_long:
+    why = _refusal(peer, skb)
+    if why:
         eng.count(dev.name, "tx_dropped", 1)
-        why = "down" if not peer.up else too_long
         eng.drop(skb, f"{peer.name} cannot receive it: {why}", "L1")
         eng.skip(skb, peer.name, WhyNot.PEER_REFUSED, why)
         return False

@@ -468,9 +468,10 @@ class _Run:
         return {label: i for i, label in enumerate(labels)}
 
     @staticmethod
-    def _stray(cap: Capture, kind: str, pass_no: int) -> dict[str, Any]:
+    def _seen(cap: Capture, pass_no: int, **first: Any) -> dict[str, Any]:
+        """A capture as the result format writes it: device, pkt_type, pass, outer tag."""
         entry: dict[str, Any] = {
-            "kind": kind,
+            **first,
             "dev": cap.label,
             "pkttype": PKTTYPES.get(cap.pkttype, str(cap.pkttype)),
         }
@@ -478,8 +479,11 @@ class _Run:
             entry["pass"] = pass_no
         if cap.vlan is not None:
             entry["vlan"] = fr.vlan_dict(*cap.vlan)
-        entry["hex"] = cap.raw.hex()
         return entry
+
+    @classmethod
+    def _stray(cls, cap: Capture, kind: str, pass_no: int) -> dict[str, Any]:
+        return cls._seen(cap, pass_no, kind=kind) | {"hex": cap.raw.hex()}
 
     def run_frame(self, index: int, frame: FrameSpec, order: dict[str, int]) -> dict[str, Any]:
         """Inject one frame (plus its hairpin reflection) and build its result entry."""
@@ -510,14 +514,7 @@ class _Run:
             if not fr.matches(frame.data, cap.effective):
                 errors.append(self._stray(cap, "unmatched", pass_no))
                 continue
-            rec: dict[str, Any] = {
-                "dev": cap.label,
-                "pkttype": PKTTYPES.get(cap.pkttype, str(cap.pkttype)),
-            }
-            if pass_no:
-                rec["pass"] = pass_no
-            if cap.vlan is not None:
-                rec["vlan"] = fr.vlan_dict(*cap.vlan)
+            rec = self._seen(cap, pass_no)
             rec.update(fr.diff_fields(frame.data, cap.raw, cap.vlan))
             receptions.append(((order.get(cap.label, len(order)), pass_no, cap.ts), rec))
         receptions.sort(key=lambda item: item[0])
