@@ -16,7 +16,6 @@ from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -40,6 +39,9 @@ from macvlan_sim.io.topology import Topology, load_topology
 
 #: Sort key stride: reception j of frame i sorts as i * _STRIDE + j.
 _STRIDE = 1 << 20
+#: Per point: the exact engine's receptions as (sort key, timestamp, bytes, wire length).
+_PointRecords = defaultdict[str, list[tuple[int, int, bytes, int]]]
+
 
 def rx_exact(engine: Engine, data: bytes, timestamp_ns: int, orig_len: int) -> FrameOutcome:
     """One frame through the exact engine, as the exact replay feeds it (a snaplen-cut
@@ -59,14 +61,6 @@ class FastResult:
     classes: int = 0
     exact_frames: int = 0
     exact_reasons: dict[str, int] = field(default_factory=dict)
-
-    def engine_json(self) -> dict[str, Any]:
-        return {
-            "name": "fast",
-            "classes": self.classes,
-            "exact_frames": self.exact_frames,
-            "exact_reasons": dict(sorted(self.exact_reasons.items())),
-        }
 
 
 class _Table:
@@ -265,17 +259,18 @@ class FastReplayer:
     # ------------------------------------------------------------------ the exact engine
     def _run_exact(
         self, chunk: Chunk, rows: np.ndarray, cls: np.ndarray
-    ) -> tuple[defaultdict[str, list[tuple[int, int, bytes]]], dict[int, list[tuple[str, str]]]]:
-        """Frames the exact engine takes, in order. Returns point -> (sort key, ts, bytes) for
-        the pcaps, and row -> (point, pkt_type) for the delivery arrays."""
-        per_point: defaultdict[str, list[tuple[int, int, bytes]]] = defaultdict(list)
-        per_row: dict[int, list[tuple[str, str]]] = {}
+    ) -> tuple[_PointRecords, dict[int, FrameOutcome]]:
+        """Frames the exact engine takes, in order. Returns point -> (sort key, ts, bytes,
+        wire length) for the pcaps, and row -> outcome for the delivery arrays (an outcome
+        with copies still queued gains them when the queue is served)."""
+        per_point: _PointRecords = defaultdict(list)
+        per_row: dict[int, FrameOutcome] = {}
         outcomes = self.book.outcomes
         for i in rows.tolist():
             ts = int(chunk.stamps[i])
             out = rx_exact(self.engine, chunk.frame(i), ts, int(chunk.origlens[i]))
             self.exact_reasons[outcomes[int(cls[i])].scalar] += 1
-            per_row[i] = [(r.point, r.pkttype.word) for r in out.receptions]
+            per_row[i] = out
             if out.pending:
                 self._waiting.append((out, ts))
                 continue
@@ -290,7 +285,7 @@ class FastReplayer:
         self,
         chunk: Chunk,
         cls: np.ndarray,
-        exact: defaultdict[str, list[tuple[int, int, bytes]]],
+        exact: _PointRecords,
     ) -> None:
         order = np.argsort(cls, kind="stable")
         counts = np.bincount(cls, minlength=len(self.book))
