@@ -126,28 +126,34 @@ class TraceIndex:
                 yield Chunk(buf, part[:, 0], part[:, 1], part[:, 2], part[:, 3], lo)
             return
         writer = _IndexCacheWriter(self.path) if use_cache else None
-        pos = 24 if self.start is None else self.start
-        end = size if self.end is None else self.end
-        first = self.base
-        # One set of arrays for every chunk: a chunk is done with before the next is walked,
-        # and fresh arrays would cost a page fault per 4 KiB each time.
-        arrays = [np.empty(self.chunk_records, dtype=np.int64) for _ in range(4)]
-        while True:
-            count, pos, status = kernels.walk_pcap(
-                buf, pos, end, big, nano, ETH_HLEN, MAX_CAPLEN, *arrays
-            )
-            self._pos = pos
-            if count:
-                offsets, caplens, origlens, stamps = (a[:count] for a in arrays)
-                if writer is not None:
-                    writer.add(offsets, caplens, origlens, stamps)
-                yield Chunk(buf, offsets, caplens, origlens, stamps, first)
-                first += count
-            if status != kernels.WALK_FULL:
-                self._walk_status = status
-                if writer is not None:
-                    writer.finish(status == kernels.WALK_END)
-                return
+        complete = False
+        try:
+            pos = 24 if self.start is None else self.start
+            end = size if self.end is None else self.end
+            first = self.base
+            # One set of arrays for every chunk: a chunk is done with before the next is
+            # walked, and fresh arrays would cost a page fault per 4 KiB each time.
+            arrays = [np.empty(self.chunk_records, dtype=np.int64) for _ in range(4)]
+            while True:
+                count, pos, status = kernels.walk_pcap(
+                    buf, pos, end, big, nano, ETH_HLEN, MAX_CAPLEN, *arrays
+                )
+                self._pos = pos
+                if count:
+                    offsets, caplens, origlens, stamps = (a[:count] for a in arrays)
+                    if writer is not None:
+                        writer.add(offsets, caplens, origlens, stamps)
+                    yield Chunk(buf, offsets, caplens, origlens, stamps, first)
+                    first += count
+                if status != kernels.WALK_FULL:
+                    self._walk_status = status
+                    complete = status == kernels.WALK_END
+                    return
+        finally:
+            # An abandoned walk (the consumer stopped or failed) or an error leaves no
+            # partial cache and no open handle: only a complete walk is kept.
+            if writer is not None:
+                writer.finish(complete)
 
     # -- the capture reader, for everything else -----------------------------------------
     def _by_reader(self, already: int) -> Iterator[Chunk]:

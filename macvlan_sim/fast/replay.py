@@ -370,7 +370,11 @@ class FastReplayer:
 
     # ------------------------------------------------------------------ the end
     def abort(self) -> list[str]:
-        """Delete the pcaps this replay created (a failed run's pcaps are incomplete)."""
+        """Delete the pcaps and delivery arrays this replay created (a failed run's are
+        incomplete)."""
+        if self.deliveries is not None:
+            self.deliveries.abort()
+            self.deliveries = None
         return discard_writers(self.writers)
 
     def finish(self, reader: CaptureSource | None = None) -> FastResult:
@@ -473,25 +477,27 @@ def replay(
     ``deliveries``: per-frame delivery arrays as Parquet (see
     :mod:`macvlan_sim.fast.deliveries`); ``index_cache``: keep the trace index beside the
     trace (``TRACE.mvsidx``) and reuse it next time. If anything fails, the pcaps this replay
-    created are removed."""
+    created (pcaps, delivery arrays) are removed."""
     topo = _topology(topology)
     out = Path(out_dir) if out_dir is not None else None
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
-    replayer = FastReplayer(
-        topo,
-        out,
-        deliveries=Path(deliveries) if deliveries is not None else None,
-        open_writer=open_writer,
-        trace=str(trace),
-    )
-    index = TraceIndex(
-        str(trace), keep_going=keep_going, chunk_records=chunk_records, cache=index_cache
-    )
+    replayer: FastReplayer | None = None
     try:
+        replayer = FastReplayer(
+            topo,
+            out,
+            deliveries=Path(deliveries) if deliveries is not None else None,
+            open_writer=open_writer,
+            trace=str(trace),
+        )
+        index = TraceIndex(
+            str(trace), keep_going=keep_going, chunk_records=chunk_records, cache=index_cache
+        )
         for chunk in index.chunks():
             replayer.feed(chunk)
         return replayer.finish(index)
     except BaseException:
-        replayer.abort()
+        if replayer is not None:
+            replayer.abort()
         raise

@@ -39,3 +39,45 @@ def test_queued_copies_reach_the_parquet_file(tmp_path: Path, drain: str) -> Non
     assert result.exact_frames > 0
     seen = _receptions(out)
     assert seen == Counter({p: s.frames for p, s in result.stats.points.items() if s.frames})
+
+
+def test_failed_replay_removes_the_delivery_arrays(tmp_path: Path, monkeypatch) -> None:
+    from macvlan_sim.fast.replay import FastReplayer
+
+    trace = tmp_path / "t.pcap"
+    generate(str(trace), frames=40, devices=2, shares=Shares(broadcast=0.2), seed=2)
+    text = topology_text(2, Shares(broadcast=0.2))
+    feed = FastReplayer.feed
+    calls = []
+
+    def failing_feed(self, chunk) -> None:
+        calls.append(len(chunk))
+        if len(calls) == 3:
+            raise RuntimeError("disk gone")
+        feed(self, chunk)
+
+    monkeypatch.setattr(FastReplayer, "feed", failing_feed)
+    out = tmp_path / "d.parquet"
+    with pytest.raises(RuntimeError, match="disk gone"):
+        replay(trace, parse_topology(text), out_dir=tmp_path / "pcaps", deliveries=out,
+               chunk_records=5)
+    assert not out.exists()
+    assert not out.with_suffix(".classes.parquet").exists()
+    assert list((tmp_path / "pcaps").iterdir()) == []
+
+
+@pytest.mark.parametrize("how", ["close", "throw"])
+def test_abandoned_walk_leaves_no_partial_index_cache(tmp_path: Path, how: str) -> None:
+    from macvlan_sim.fast.index import TraceIndex
+
+    trace = tmp_path / "t.pcap"
+    generate(str(trace), frames=40, devices=2, shares=Shares(), seed=2)
+    chunks = TraceIndex(str(trace), cache=True, chunk_records=5).chunks()
+    next(chunks)
+    assert Path(str(trace) + ".mvsidx.part").exists()  # the walk is writing its cache
+    if how == "close":
+        chunks.close()
+    else:
+        with pytest.raises(KeyboardInterrupt):
+            chunks.throw(KeyboardInterrupt())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.pcap"]
