@@ -13,11 +13,13 @@ from __future__ import annotations
 import os
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from macvlan_sim.fast.index import DEFAULT_CHUNK, TraceIndex, shard_bounds
 from macvlan_sim.fast.replay import FastReplayer, FastResult, replay, rx_exact
+from macvlan_sim.io.capture import CaptureError
 from macvlan_sim.io.replay import ReplayStats, account_outcome
 from macvlan_sim.io.topology import Topology, parse_topology
 
@@ -65,20 +67,34 @@ def replay_on_dask(
         )
         client = Client(cluster)
     try:
-        futures = [
-            client.submit(run_shard, trace, topology_text, s, e, b, chunk_records, pure=False)
-            for s, e, b in bounds
-        ]
-        parts = client.gather(futures, errors="skip")
+        parts = _run_shards(client, trace, topology_text, bounds, chunk_records)
     finally:
         client.close()
         if cluster is not None:
             cluster.close()
-    if len(parts) != len(bounds):
-        # A shard did not end where the next began (a resynchronisation guess was wrong) or
-        # holds an irregular record: the one-piece replay gives the reader's exact answer.
+    if parts is None:
         return replay(trace, parse_topology(topology_text, topology_source), keep_going=keep_going)
     return _merge(trace, parse_topology(topology_text, topology_source), parts)
+
+
+def _run_shards(
+    client: Any, trace: str, topology_text: str, bounds: list[tuple[int, int, int]],
+    chunk_records: int,
+) -> list | None:
+    """Every shard's result, in order; None when a shard's walk met something other than a
+    regular record where it expected one — its end was not where the next shard began (a
+    wrong resynchronisation guess) or it holds an irregular record (a :class:`CaptureError`):
+    then the one-piece replay gives the reader's exact answer. Any other failure is a real
+    one and propagates."""
+    futures = [
+        client.submit(run_shard, trace, topology_text, s, e, b, chunk_records, pure=False)
+        for s, e, b in bounds
+    ]
+    try:
+        return client.gather(futures)
+    except CaptureError:
+        client.cancel(futures)
+        return None
 
 
 def _merge(trace: str, topo: Topology, parts: list) -> FastResult:
