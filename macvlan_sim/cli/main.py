@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from macvlan_sim import __version__
-from macvlan_sim.io.cli_types import SEED, OneLineParser
+from macvlan_sim.io.cli_types import SEED, OneLineParser, integer
 from macvlan_sim.model.errors import KernelError, SimError
 
 EXIT_ERROR = 2
@@ -113,6 +113,9 @@ def _seekable(trace: str) -> bool:
 
 def _replay_topology_text(args: argparse.Namespace) -> tuple[str, str]:
     """(topology text, where it came from): a file, the bundled default, or ``auto``."""
+    from macvlan_sim.io.text import read_text
+    from macvlan_sim.io.topology import TopologyError
+
     if args.topology == "auto" and not _seekable(args.trace):
         raise SimError(f"{args.trace}: --topology auto reads the trace twice: it needs a file")
     if args.topology == "auto":
@@ -123,10 +126,7 @@ def _replay_topology_text(args: argparse.Namespace) -> tuple[str, str]:
         return topology_from_counts(counts), f"auto (from {args.trace})"
     if args.topology is None:
         return default_topology_text(), "<bundled default topology>"
-    try:
-        return Path(args.topology).read_text(), args.topology
-    except OSError as exc:
-        raise SimError(f"{args.topology}: cannot read: {exc.strerror}") from None
+    return read_text(args.topology, TopologyError), args.topology
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
@@ -359,7 +359,9 @@ def build_parser() -> argparse.ArgumentParser:
         default="fast",
         help="fast: vectorised, identical results (default); exact: the reference engine",
     )
-    rp.add_argument("--workers", type=int, default=0, help="run shards on a local Dask cluster")
+    rp.add_argument(
+        "--workers", type=integer(0), default=0, help="run shards on a local Dask cluster"
+    )
     rp.add_argument("--scheduler", help="run shards on the Dask cluster at this address")
     rp.add_argument("--deliveries", help="per-frame delivery arrays to this Parquet file")
     rp.add_argument(
@@ -369,7 +371,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rp.add_argument(
         "--bc-rate",
-        type=int,
+        type=integer(1),
         help="serve the broadcast queue at this many frames/s of trace time (default: "
         "drained after every frame)",
     )
@@ -397,22 +399,22 @@ def build_parser() -> argparse.ArgumentParser:
     ft = tp_sub.add_parser("from-trace", help="a topology whose macvlans own a trace's MACs")
     ft.add_argument("trace", help="pcap or pcapng file")
     ft.add_argument("--modes", default="bridge", help="macvlan modes, taken in turn (a,b,...)")
-    ft.add_argument("--devices", type=int, default=64, help="at most this many macvlans")
+    ft.add_argument("--devices", type=integer(0), default=64, help="at most this many macvlans")
     ft.add_argument("-o", "--output", help="write the topology here instead of stdout")
     ft.add_argument("--keep-going", action="store_true", help="skip and count bad records")
     ft.set_defaults(func=cmd_topology_from_trace)
 
     gn = sub.add_parser("gen", help="write a synthetic trace and the topology it is meant for")
     gn.add_argument("trace", help="pcap file to write")
-    gn.add_argument("--frames", type=int, default=100_000)
-    gn.add_argument("--devices", type=int, default=256)
+    gn.add_argument("--frames", type=integer(0), default=100_000)
+    gn.add_argument("--devices", type=integer(1), default=256)
     gn.add_argument("--sizes", default="64", help="frame size N, or a uniform range N-M")
     gn.add_argument("--modes", default="bridge", help="macvlan modes, taken in turn (a,b,...)")
     shares = ("broadcast", 0.1), ("multicast", 0.0), ("unknown", 0.05)
     shares += ("tagged", 0.0), ("source", 0.0), ("hairpin", 0.0)
     for share, default in shares:
         gn.add_argument(f"--{share}", type=float, default=default, help=f"{share} share (0-1)")
-    gn.add_argument("--seed", type=int, default=0)
+    gn.add_argument("--seed", type=SEED, default=0)
     gn.add_argument("--topology-out", help="where to write the topology (default: TRACE.topo)")
     gn.set_defaults(func=cmd_gen)
 
