@@ -7,8 +7,7 @@ from collections import Counter
 import numpy as np
 
 from macvlan_sim.fast.index import Chunk, TraceIndex
-
-_TPID_8021Q = 0x8100
+from macvlan_sim.model.constants import ETH_P_8021Q
 
 
 def _gather(chunk: Chunk, at: int, width: int) -> np.ndarray:
@@ -27,7 +26,7 @@ def unicast_destinations(trace: str, *, keep_going: bool = False) -> Counter[tup
     counts: Counter[tuple[int, bytes]] = Counter()
     for chunk in TraceIndex(trace, keep_going=keep_going).chunks():
         dst = _gather(chunk, 0, 6)
-        tagged = _gather(chunk, 12, 2) == _TPID_8021Q
+        tagged = _gather(chunk, 12, 2) == ETH_P_8021Q
         vid = np.where(tagged, _gather(chunk, 14, 2) & np.uint64(0x0FFF), np.uint64(0))
         unicast = (dst >> np.uint64(40)) & np.uint64(1) == 0
         keys = (vid[unicast] << np.uint64(48)) | dst[unicast]

@@ -4,11 +4,14 @@ The fast path never decides where a frame goes. It groups frames into *classes*:
 equal decision-relevant fields (see :mod:`macvlan_sim.fast.kernels` for the key: destination
 and source — a unicast address the model never stores stands for every such address —, the
 tag stack and ethertype as far as the receive path looks, and a length class bounded by every
-length the rules test). For each class it runs the exact engine on two real members of the
-class (the first seen, and the one whose length differs most), and reads off the outcome:
-receptions (point, pkt_type, how the bytes differ from the input), drops, fate, and every
-counter as ``slope * length + intercept``. If the two probes do not agree on that structure,
-the class is handed to the exact engine frame by frame: the answer stays the engine's.
+length the rules test). For each class it runs the exact engine on two members of the class —
+the first seen, and the last member of the chunk where the class first appears; when that one
+has the first's length (or is the first), the second probe is the first padded or trimmed by
+one byte within its length class instead, so byte counters can be told from packet counters —
+and reads off the outcome: receptions (point, pkt_type, how the bytes differ from the input),
+drops, fate, and every counter as ``slope * length + intercept``. If the two probes do not
+agree on that structure, the class is handed to the exact engine frame by frame: the answer
+stays the engine's.
 
 Why this is complete: every rule compares unicast addresses for equality only (hash tables,
 ``dst == dev.mac``, NIC lists), so two unicast addresses absent from the model are
@@ -34,7 +37,7 @@ from macvlan_sim.fast import kernels
 from macvlan_sim.fast.kernels import MAX_TAGS
 from macvlan_sim.io.capture import MAX_CAPLEN
 from macvlan_sim.io.replay import fate_of
-from macvlan_sim.model.constants import ETH_HLEN, VLAN_HLEN, VLAN_TPIDS
+from macvlan_sim.model.constants import ETH_HLEN, VLAN_HLEN
 from macvlan_sim.model.host import Host
 
 _ADDR = 12  # destination and source: never rewritten by the datapath
@@ -88,9 +91,6 @@ def length_thresholds(host: Host) -> np.ndarray:
     return np.array(sorted(values), dtype=np.int64)
 
 
-TPIDS = VLAN_TPIDS
-
-
 @dataclass(frozen=True, slots=True)
 class ClassReception:
     """A copy every frame of the class makes: the bytes are the input's first 12, then
@@ -118,13 +118,14 @@ class ClassOutcome:
     drop_lengths: tuple[int | None, ...] = ()
     #: Per drop: (rule id, device where the copy died), as the replay statistics key them.
     drop_sites: tuple[tuple[str, str], ...] = ()
-
-    @property
-    def lengthwise(self) -> bool:
-        return any(d is not None for d in self.drop_lengths)
     fate: str = ""
     #: (device, field) -> (slope, intercept): the counter moves by slope * len + intercept.
     counters: dict[tuple[str, str], tuple[int, int]] = field(default_factory=dict)
+
+    @property
+    def lengthwise(self) -> bool:
+        """Does a drop reason name the frame's length (so examples need each length)?"""
+        return any(d is not None for d in self.drop_lengths)
 
 
 def _transform(injected: bytes, wire: bytes) -> tuple[int, bytes] | None:

@@ -21,10 +21,9 @@ import numpy as np
 
 from macvlan_sim.datapath.counters import CounterBook
 from macvlan_sim.datapath.engine import Engine
-from macvlan_sim.datapath.frame import count_tags
 from macvlan_sim.datapath.outcome import FrameOutcome
 from macvlan_sim.fast import kernels
-from macvlan_sim.fast.classes import TPIDS, ClassBook, ClassReception, address_universe
+from macvlan_sim.fast.classes import ClassBook, ClassReception, address_universe
 from macvlan_sim.fast.index import DEFAULT_CHUNK, Chunk, TraceIndex
 from macvlan_sim.io.capture import MAX_CAPLEN, CaptureWriter, point_filename
 from macvlan_sim.io.replay import (
@@ -36,7 +35,10 @@ from macvlan_sim.io.replay import (
     note_drop_example,
 )
 from macvlan_sim.io.topology import Topology, load_topology
+from macvlan_sim.model.constants import ETH_ALEN, VLAN_HLEN, VLAN_TPIDS
 
+#: Where an IPv4 header's flags and fragment offset end (what the classifier reads).
+_IP_FRAG_END = 8
 #: Sort key stride: reception j of frame i sorts as i * _STRIDE + j.
 _STRIDE = 1 << 20
 #: Per point: the exact engine's receptions as (sort key, timestamp, bytes, wire length).
@@ -197,8 +199,8 @@ class FastReplayer:
                 chunk.origlens[sl],
                 self.universe,
                 self.book.lclass_of,
-                TPIDS[0],
-                TPIDS[1],
+                VLAN_TPIDS[0],
+                VLAN_TPIDS[1],
                 self.table.keys,
                 self.table.ids,
                 self.table.state,
@@ -242,11 +244,20 @@ class FastReplayer:
 
     @staticmethod
     def _flag_reason(chunk: Chunk, i: int) -> str:
+        """Why the classifier flagged frame ``i`` for the exact engine, in the classifier's
+        own terms (:func:`kernels.classify`): a cut record, a deeper tag stack than the key
+        keeps (tags counted as it counts them), or IPv4 to a group address that is a fragment
+        or too short to show its fragment field (reassembly may hold it)."""
         if chunk.caplens[i] != chunk.origlens[i]:
             return "truncated record (caplen < len)"
         frame = chunk.frame(i)
-        if count_tags(frame) > kernels.MAX_TAGS:
+        tags, at = 0, ETH_ALEN * 2
+        while at + 2 <= len(frame) and int.from_bytes(frame[at : at + 2], "big") in VLAN_TPIDS:
+            tags, at = tags + 1, at + VLAN_HLEN
+        if tags > kernels.MAX_TAGS:
             return f"more than {kernels.MAX_TAGS} VLAN tags"
+        if len(frame) < at + 2 + _IP_FRAG_END:
+            return "IPv4 to a group, too short to show its fragment field (reassembly)"
         return "IPv4 group fragment (reassembly)"
 
     def _register(self, cid: int, receptions: tuple[ClassReception, ...]) -> None:
