@@ -15,6 +15,7 @@ and every chunk after it — is held (copied) until then and written when comple
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,7 +60,7 @@ class DeliveryWriter:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._writer = pq.ParquetWriter(str(path), FRAMES_SCHEMA)
-        self._held: list[_HeldChunk] = []
+        self._held: deque[_HeldChunk] = deque()
 
     def write_chunk(
         self,
@@ -84,7 +85,7 @@ class DeliveryWriter:
     def _write_complete(self, *, all_held: bool = False) -> None:
         """Write the held chunks, in order, up to the first with copies still queued."""
         while self._held and (all_held or self._held[0].complete()):
-            self._write(self._held.pop(0))
+            self._write(self._held.popleft())
 
     def _write(self, chunk: _HeldChunk) -> None:
         n = len(chunk.cls)
