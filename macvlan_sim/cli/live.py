@@ -16,10 +16,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from macvlan_sim.io.console import stdout_console
 from macvlan_sim.io.live import LiveEmulator, LiveStats
 
 
@@ -52,7 +52,7 @@ def cmd_live(args: argparse.Namespace, load_topology: Any) -> int:
     if args.json:
         print(json.dumps(stats.as_json(), indent=1))
     else:
-        console = Console() if sys.stdout.isatty() else Console(width=120)
+        console = stdout_console(width=120)
         console.print(stats_table(stats, args.iface))
     return 2 if stats.stop_reason else 0
 
