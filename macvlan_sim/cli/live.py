@@ -41,6 +41,13 @@ def add_arguments(sub: Any, load_topology: Any) -> None:
 
 def cmd_live(args: argparse.Namespace, load_topology: Any) -> int:
     topo = load_topology(args.topology)
+    if topo.hairpin or topo.drain != "frame":
+        print(
+            "macvlan-sim: note: the topology's 'host hairpin' and 'host drain' do not apply live: "
+            "the real far side reflects frames or not, and the broadcast queue drains after "
+            "every frame",
+            file=sys.stderr,
+        )
     pcap_dir = Path(args.pcap_dir) if args.pcap_dir else None
     with LiveEmulator(topo.host, args.iface, taps=args.taps, pcap_dir=pcap_dir) as emu:
         names = ", ".join(emu.taps) or "none"
