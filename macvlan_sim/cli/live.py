@@ -16,10 +16,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from macvlan_sim.io.console import stdout_console
 from macvlan_sim.io.live import LiveEmulator, LiveStats
 
 
@@ -41,6 +41,13 @@ def add_arguments(sub: Any, load_topology: Any) -> None:
 
 def cmd_live(args: argparse.Namespace, load_topology: Any) -> int:
     topo = load_topology(args.topology)
+    if topo.hairpin or topo.drain != "frame":
+        print(
+            "macvlan-sim: note: the topology's 'host hairpin' and 'host drain' do not apply live: "
+            "the real far side reflects frames or not, and the broadcast queue drains after "
+            "every frame",
+            file=sys.stderr,
+        )
     pcap_dir = Path(args.pcap_dir) if args.pcap_dir else None
     with LiveEmulator(topo.host, args.iface, taps=args.taps, pcap_dir=pcap_dir) as emu:
         names = ", ".join(emu.taps) or "none"
@@ -52,7 +59,7 @@ def cmd_live(args: argparse.Namespace, load_topology: Any) -> int:
     if args.json:
         print(json.dumps(stats.as_json(), indent=1))
     else:
-        console = Console() if sys.stdout.isatty() else Console(width=120)
+        console = stdout_console(width=120)
         console.print(stats_table(stats, args.iface))
     return 2 if stats.stop_reason else 0
 

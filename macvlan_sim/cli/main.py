@@ -22,23 +22,15 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from macvlan_sim import __version__
 from macvlan_sim.io.cli_types import SEED, OneLineParser, integer
+from macvlan_sim.io.console import stdout_console
 from macvlan_sim.model.errors import KernelError, SimError
 
 EXIT_ERROR = 2
 EXIT_DISAGREE = 1
 
 
-class _Console(Console):
-    """A rich console that lets a broken pipe reach :func:`main` (rich's own handling exits
-    with status 1), so every command stops on it the same quiet way."""
-
-    def on_broken_pipe(self) -> None:
-        raise BrokenPipeError
-
-
 def _stdout() -> Console:
-    """Rich reads the terminal's width; piped output gets room for the wide tables."""
-    return _Console() if sys.stdout.isatty() else _Console(width=160)
+    return stdout_console()
 
 
 def _fail(message: str) -> int:

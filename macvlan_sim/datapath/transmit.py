@@ -156,6 +156,15 @@ def vlan_dev_start_xmit(eng: Engine, dev: VlanDevice, skb: Skb) -> bool:
     return _count_tx(eng, dev, dev_queue_xmit(eng, real, skb), length)
 
 
+def _outer_tag(skb: Skb) -> tuple[int, int] | None:
+    """The outermost tag as the NIC sees it: out of band, else the first one in band."""
+    if skb.vlan is not None:
+        return skb.vlan.tpid, skb.vlan.tci
+    if len(skb.data) >= 16:
+        return int.from_bytes(skb.data[12:14]), int.from_bytes(skb.data[14:16])
+    return None
+
+
 def link_xmit(eng: Engine, dev: NetDevice, skb: Skb) -> bool:
     """The cable between the lower and the wire (a veth pair, or a NIC and its peer)."""
     host = eng.host
@@ -171,7 +180,7 @@ def link_xmit(eng: Engine, dev: NetDevice, skb: Skb) -> bool:
     eng.count(dev.name, "tx_packets", 1)
     eng.count(dev.name, "tx_bytes", length)
     if isinstance(peer, LowerDevice) and peer.has_unicast_filter:
-        accepted, why = nic_accepts(host, peer, skb)
+        accepted, why = nic_accepts(host, peer, skb.data[:6], _outer_tag(skb))
         if not accepted:
             eng.drop(skb, f"NIC filter of {peer.name}: {why}", "L2")
             eng.skip(skb, peer.name, WhyNot.NIC_FILTER, peer.name, why)

@@ -360,7 +360,7 @@ class _Builder:
         w.take("type")
         kind = w.take("a link type")
         if kind == "macvlan":
-            args = _parse_macvlan_args(w, creating=True)
+            args = _parse_macvlan_args(w)
             self.h.add_macvlan(name, link, mac=mac, mtu=mtu, **args)
         elif kind == "vlan":
             self._vlan_add(name, link, mac, w, mtu)
@@ -413,7 +413,7 @@ class _Builder:
             elif word == "type":
                 if w.take("macvlan") != "macvlan":
                     raise SimError("only 'type macvlan' options can be changed")
-                self.h.change_macvlan(name, **_parse_macvlan_args(w, creating=False))
+                self.h.change_macvlan(name, **_parse_macvlan_args(w))
             else:
                 raise SimError(f"unknown ip link set option {word!r}")
 
@@ -438,7 +438,7 @@ class _Builder:
             raise SimError(f"unexpected {w.peek()!r}")
 
 
-def _parse_macvlan_args(w: _Words, *, creating: bool) -> dict[str, object]:
+def _parse_macvlan_args(w: _Words) -> dict[str, object]:
     """``iplink_macvlan.c``'s arguments, including its client-side rule that ``nopromisc``
     needs ``mode passthru`` in the same command."""
     out: dict[str, object] = {}
@@ -471,7 +471,6 @@ def _parse_macvlan_args(w: _Words, *, creating: bool) -> dict[str, object]:
         raise SimError("nopromisc is only accepted together with mode passthru (iproute2)")
     if flags_given:
         out["flags"] = flags
-    del creating
     return out
 
 

@@ -8,27 +8,32 @@ applying while the device is promiscuous. Frames the NIC rejects never reach the
 
 from __future__ import annotations
 
-import struct
 from typing import TYPE_CHECKING
 
 from macvlan_sim.model.constants import ETH_P_8021Q
 from macvlan_sim.model.mac import is_group
 
 if TYPE_CHECKING:
-    from macvlan_sim.datapath.skb import Skb
     from macvlan_sim.model.devices import LowerDevice
     from macvlan_sim.model.host import Host
 
 
-def nic_accepts(host: Host, nic: LowerDevice, skb: Skb) -> tuple[bool, str]:
-    """qemu's ``receive_filter``: (accepted, why not)."""
+def unicast_overflow(nic: LowerDevice) -> bool:
+    """The unicast list does not fit the filter slots: the NIC accepts every unicast frame
+    (what makes a NIC lower "go promiscuous" for unicast without the PROMISC flag)."""
+    return len(nic.uc_addresses()) > (nic.filter_slots or 0)
+
+
+def nic_accepts(
+    host: Host, nic: LowerDevice, dst: bytes, outer_tag: tuple[int, int] | None
+) -> tuple[bool, str]:
+    """qemu's ``receive_filter`` for a frame to ``dst`` whose outer tag is ``(tpid, tci)``
+    (None: untagged): (accepted, why not)."""
     if nic.promisc:
         return True, ""
-    data = skb.data
-    tpid, tci = _outer_tag(skb)
+    tpid, tci = outer_tag or (0, 0)
     if tpid == ETH_P_8021Q and tci & 0x0FFF and (tci & 0x0FFF) not in host.registered_vids(nic):
         return False, f"VID {tci & 0x0FFF} not in its VLAN filter"
-    dst = data[0:6]
     slots = nic.filter_slots or 0
     uc = nic.uc_addresses()
     if is_group(dst):
@@ -39,14 +44,6 @@ def nic_accepts(host: Host, nic: LowerDevice, skb: Skb) -> tuple[bool, str]:
         if len(mc) > room or dst in mc:
             return True, ""
         return False, "group not in its multicast list"
-    if len(uc) > slots or dst == nic.mac or dst in uc:
+    if unicast_overflow(nic) or dst == nic.mac or dst in uc:
         return True, ""
     return False, "unicast address not in its filter"
-
-
-def _outer_tag(skb: Skb) -> tuple[int, int]:
-    if skb.vlan is not None:
-        return skb.vlan.tpid, skb.vlan.tci
-    if len(skb.data) >= 16:
-        return struct.unpack_from("!HH", skb.data, 12)
-    return 0, 0

@@ -276,10 +276,11 @@ def _rows(v: Verification) -> list[dict[str, Any]]:
 
 
 def print_report(verifications: list[Verification], *, label: str) -> None:
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console() if sys.stdout.isatty() else Console(width=160)
+    from macvlan_sim.io.console import stdout_console
+
+    console = stdout_console()
     frames = sum(v.frames for v in verifications)
     fps = sum(len(v.false_positives) for v in verifications)
     differing = sum(len(v.comparison.diffs) for v in verifications)

@@ -23,6 +23,7 @@ from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
 from macvlan_sim.io.live.errors import LiveError
+from macvlan_sim.model.mac import format_mac
 
 TUN_PATH: Final = "/dev/net/tun"
 TUNSETIFF: Final = 0x400454CA
@@ -55,7 +56,7 @@ class TapDevice:
         self.closed = False
         try:
             self.ifindex = ipr.link_lookup(ifname=name)[0]
-            ipr.link("set", index=self.ifindex, address=_mac_text(mac), mtu=mtu)
+            ipr.link("set", index=self.ifindex, address=format_mac(mac), mtu=mtu)
             ipr.link("set", index=self.ifindex, state="up")
         except (NetlinkError, IndexError, OSError) as exc:
             self.close()
@@ -116,7 +117,3 @@ def _open_tap(name: str) -> int:
             raise LiveError(f"cannot create TAP {name}: the name is taken") from None
         raise LiveError(f"cannot create TAP {name}: {exc.strerror}") from None
     return fd
-
-
-def _mac_text(mac: bytes) -> str:
-    return ":".join(f"{b:02x}" for b in mac)
