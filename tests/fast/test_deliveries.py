@@ -10,7 +10,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from macvlan_sim.fast import replay
+from macvlan_sim.fast import deliveries, replay
 from macvlan_sim.fast.synthetic import Shares, generate, topology_text
 from macvlan_sim.io.topology import parse_topology
 
@@ -28,8 +28,16 @@ def _receptions(path: Path) -> Counter[str]:
     return seen
 
 
-@pytest.mark.parametrize("drain", ["rate 1", "rate 1000000", "manual"])
-def test_queued_copies_reach_the_parquet_file(tmp_path: Path, drain: str) -> None:
+@pytest.mark.parametrize(
+    ("drain", "hold_rows"),
+    [("rate 1", None), ("rate 1000000", None), ("manual", None), ("manual", 8), ("rate 1", 8)],
+)
+def test_queued_copies_reach_the_parquet_file(
+    tmp_path: Path, drain: str, hold_rows: int | None, monkeypatch
+) -> None:
+    """Also with held rows spilled to disk (``hold_rows``): the output is the same."""
+    if hold_rows is not None:
+        monkeypatch.setattr(deliveries, "HOLD_ROWS", hold_rows)
     shares = Shares(broadcast=0.5, unknown=0.05)
     trace = tmp_path / "t.pcap"
     generate(str(trace), frames=50, devices=4, shares=shares, seed=1)
@@ -39,14 +47,17 @@ def test_queued_copies_reach_the_parquet_file(tmp_path: Path, drain: str) -> Non
     assert result.exact_frames > 0
     seen = _receptions(out)
     assert seen == Counter({p: s.frames for p, s in result.stats.points.items() if s.frames})
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert left == ["d.classes.parquet", "d.parquet", "t.pcap"]  # no spill file
 
 
 def test_failed_replay_removes_the_delivery_arrays(tmp_path: Path, monkeypatch) -> None:
     from macvlan_sim.fast.replay import FastReplayer
 
+    monkeypatch.setattr(deliveries, "HOLD_ROWS", 4)  # a spill file exists when it fails
     trace = tmp_path / "t.pcap"
-    generate(str(trace), frames=40, devices=2, shares=Shares(broadcast=0.2), seed=2)
-    text = topology_text(2, Shares(broadcast=0.2))
+    generate(str(trace), frames=40, devices=2, shares=Shares(broadcast=0.5), seed=2)
+    text = "host drain manual\n" + topology_text(2, Shares(broadcast=0.5))
     feed = FastReplayer.feed
     calls = []
 
@@ -61,8 +72,7 @@ def test_failed_replay_removes_the_delivery_arrays(tmp_path: Path, monkeypatch) 
     with pytest.raises(RuntimeError, match="disk gone"):
         replay(trace, parse_topology(text), out_dir=tmp_path / "pcaps", deliveries=out,
                chunk_records=5)
-    assert not out.exists()
-    assert not out.with_suffix(".classes.parquet").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pcaps", "t.pcap"]
     assert list((tmp_path / "pcaps").iterdir()) == []
 
 
