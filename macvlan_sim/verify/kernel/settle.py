@@ -12,13 +12,14 @@ Run as root. The CPU hogs are child processes of this tool, killed by pid at the
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import subprocess
 import sys
 import time
 from typing import Any
+
+from macvlan_sim.io.cli_types import OneLineParser, integer
 
 from .harness import LOWER, WIRE, _Run, parse_scenario
 from .netns import private_netns, sigterm_raises
@@ -84,10 +85,12 @@ def measure(samples: int = 200, load: int = 0, devices: int = 6) -> dict[str, An
 
 def main(argv: list[str] | None = None) -> int:
     """CLI: print the measurement as JSON."""
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--samples", type=int, default=200)
-    ap.add_argument("--load", type=int, default=0, help="busy-loop processes to run meanwhile")
-    ap.add_argument("--devices", type=int, default=6)
+    ap = OneLineParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--samples", type=integer(1, 100_000), default=200)
+    ap.add_argument(
+        "--load", type=integer(0, 64), default=0, help="busy-loop processes to run meanwhile"
+    )
+    ap.add_argument("--devices", type=integer(1, 4096), default=6)
     args = ap.parse_args(argv)
     print(json.dumps(measure(args.samples, args.load, args.devices)))
     return 0
