@@ -21,7 +21,6 @@ from typing import Any
 import numpy as np
 
 from macvlan_sim.datapath.counters import CounterBook
-from macvlan_sim.datapath.engine import Engine
 from macvlan_sim.datapath.frame import count_tags
 from macvlan_sim.datapath.outcome import FrameOutcome
 from macvlan_sim.fast import kernels
@@ -33,6 +32,7 @@ from macvlan_sim.io.replay import (
     ReplayStats,
     account_outcome,
     discard_writers,
+    feed_record,
     input_stop,
     note_drop_example,
 )
@@ -40,13 +40,6 @@ from macvlan_sim.io.topology import Topology, load_topology
 
 #: Sort key stride: reception j of frame i sorts as i * _STRIDE + j.
 _STRIDE = 1 << 20
-
-def rx_exact(engine: Engine, data: bytes, timestamp_ns: int, orig_len: int) -> FrameOutcome:
-    """One frame through the exact engine, as the exact replay feeds it (a snaplen-cut
-    record is judged by its original length)."""
-    wire_len = orig_len if orig_len > len(data) else None
-    return engine.rx(data, timestamp_ns=timestamp_ns, wire_len=wire_len)
-
 
 @dataclass
 class FastResult:
@@ -273,7 +266,7 @@ class FastReplayer:
         outcomes = self.book.outcomes
         for i in rows.tolist():
             ts = int(chunk.stamps[i])
-            out = rx_exact(self.engine, chunk.frame(i), ts, int(chunk.origlens[i]))
+            out = feed_record(self.engine, chunk.frame(i), ts, int(chunk.origlens[i]))
             self.exact_reasons[outcomes[int(cls[i])].scalar] += 1
             per_row[i] = [(r.point, r.pkttype.word) for r in out.receptions]
             if out.pending:
