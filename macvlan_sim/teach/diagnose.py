@@ -204,7 +204,8 @@ def lower_promiscuous(lab: _Lab) -> Verdict:
     where = ", ".join(f"{r.point} ({r.pkttype.word})" for r in received(out)) or "nobody"
     macs = f"{len(lower.uc_addresses())} unicast MACs in its list"
     if lower.has_unicast_filter:
-        kind = f"a NIC with {lower.filter_slots} filter slots and {macs}"
+        slots = lower.filter_slots
+        kind = f"a NIC with {slots} filter slot{'' if slots == 1 else 's'} and {macs}"
     else:
         kind = f"without a unicast filter, with {macs}"
     finding = f"{lower.name} ({kind}) is " + ("promiscuous" if lower.promisc else "not promiscuous")
