@@ -65,7 +65,7 @@ class Timeline:
     counts per device. When a reception falls past the last bin the bins are merged in
     pairs and their width doubles, so one streaming pass covers a trace of any length."""
 
-    width: float = 1e-3
+    width: float = 1e-6
     bins: dict[str, list[int]] = field(default_factory=dict)
 
     def add(self, name: str, when: float) -> None:
