@@ -223,3 +223,10 @@ def test_reasons_name_the_decision() -> None:
     nic = _explain("L2").not_delivered
     assert [s.why for s in nic["eth0"]] == [WhyNot.NIC_FILTER]
     assert [s.why for s in nic["a"]] == [WhyNot.LINK_MISSED]
+
+
+def test_reception_received_is_everything_but_a_tap_seeing_its_device_send() -> None:
+    expl = _explain("T1")
+    kinds = {(r.point, r.received) for r in expl.outcome.receptions}
+    assert kinds == {("web0", False), ("eth0", False), ("web1", True), ("wire", True)}
+    assert set(expl.delivered()) == {"web1", "wire"}
