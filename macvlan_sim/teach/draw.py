@@ -6,7 +6,7 @@ Uses matplotlib's Agg backend (no display needed). PNG or SVG, chosen by the fil
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import Counter, defaultdict, deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -119,33 +119,23 @@ def replay_traffic(topo: Topology, records: Iterable[Record]) -> Traffic:
     queues are bounded)."""
     eng = topo.engine(keep_paths=False)
     traffic = Traffic()
-    waiting: list[tuple[FrameOutcome, float]] = []
+    waiting: deque[tuple[FrameOutcome, float]] = deque()
     start: int | None = None
     for i, rec in enumerate(records):
-        if start is None and rec.timestamp_ns is not None:
-            start = rec.timestamp_ns
         ts = rec.timestamp_ns
+        if start is None and ts is not None:
+            start = ts
         when = (ts - start) / 1e9 if ts is not None and start is not None else float(i)
         out = feed_record(eng, rec.data, ts, rec.orig_len)
         traffic.frames += 1
         waiting.append((out, when))
-        waiting = _settle(traffic, waiting)
+        # Queued copies are served oldest first: account frames from the front as they finish.
+        while waiting and not waiting[0][0].pending:
+            traffic.account(*waiting.popleft())
     eng.run_workqueue()
-    _settle(traffic, waiting)
-    return traffic
-
-
-def _settle(
-    traffic: Traffic, waiting: list[tuple[FrameOutcome, float]]
-) -> list[tuple[FrameOutcome, float]]:
-    """Account the frames no copy of which still waits in a queue; return the others."""
-    still = []
     for out, when in waiting:
-        if out.pending:
-            still.append((out, when))
-        else:
-            traffic.account(out, when)
-    return still
+        traffic.account(out, when)
+    return traffic
 
 
 # ---------------------------------------------------------------------- layout
