@@ -25,6 +25,7 @@ from macvlan_sim.model.devices import MacvlanDevice, NetDevice, VlanDevice
 from macvlan_sim.model.errors import KernelError, SimError
 from macvlan_sim.model.host import WIRE_NAME, Host
 from macvlan_sim.model.mac import format_mac, parse_mac
+from macvlan_sim.model.nic import unicast_overflow
 from macvlan_sim.teach.explain import Explanation
 from macvlan_sim.teach.story import got, one_line, received
 
@@ -206,6 +207,8 @@ def lower_promiscuous(lab: _Lab) -> Verdict:
     if lower.has_unicast_filter:
         slots = lower.filter_slots
         kind = f"a NIC with {slots} filter slot{'' if slots == 1 else 's'} and {macs}"
+        if unicast_overflow(lower):
+            kind += ": the list overflows its filter, which then accepts every unicast frame"
     else:
         kind = f"without a unicast filter, with {macs}"
     finding = f"{lower.name} ({kind}) is " + ("promiscuous" if lower.promisc else "not promiscuous")

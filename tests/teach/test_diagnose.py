@@ -110,6 +110,7 @@ def test_promiscuous_verdict_on_a_filtering_nic() -> None:
     assert fits.evidence[0].rules == ["L2"]
     over = _by_word(_verdicts("lower eth0 address 02:00:00:00:00:01 nic 1\n" + two), "promisc")
     assert over.status == "problem" and "not promiscuous" in over.finding
+    assert "overflows its filter" in over.finding and "overflows" not in fits.finding
     assert "gets in" in over.finding and "L2" not in over.evidence[0].rules
 
 
