@@ -13,18 +13,20 @@ from macvlan_sim.io.cli_types import integer
 
 def cmd_explain(args: argparse.Namespace) -> int:
     from macvlan_sim.cli.main import _load_topology
-    from macvlan_sim.teach.explain import explain
-    from macvlan_sim.teach.frames import frame_from_hex, frame_from_scapy, frame_from_trace
+    from macvlan_sim.teach.explain import explain, explain_record
+    from macvlan_sim.teach.frames import frame_from_hex, frame_from_scapy, trace_records
 
     topo = _load_topology(args.topology)
-    before: list[bytes] = []
-    if args.hex is not None:
-        frame = frame_from_hex(args.hex)
-    elif args.scapy is not None:
-        frame = frame_from_scapy(args.scapy)
+    engine = topo.engine(keep_paths=True)
+    if args.trace is not None:
+        records = trace_records(args.trace)
+        try:
+            expl = explain_record(engine, records, args.index, trace=args.trace)
+        finally:
+            records.close()
     else:
-        before, frame = frame_from_trace(args.trace, args.index)
-    expl = explain(topo.engine(keep_paths=True), frame, inject=args.inject, before=before)
+        frame = frame_from_hex(args.hex) if args.hex is not None else frame_from_scapy(args.scapy)
+        expl = explain(engine, frame, inject=args.inject)
     return _emit(args.json, expl.as_json, lambda render: render.explanation_view(expl))
 
 
@@ -35,9 +37,9 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
     topo = _load_topology(args.topology)
     trace = None
     if args.trace:
-        from macvlan_sim.teach.frames import trace_frames
+        from macvlan_sim.teach.frames import trace_records
 
-        trace = [data for _, data in trace_frames(args.trace)]
+        trace = trace_records(args.trace)
     verdicts = diagnose(topo, trace, service_every=args.service_every)
     return _emit(
         args.json,
@@ -63,12 +65,12 @@ def cmd_draw(args: argparse.Namespace) -> int:
     from macvlan_sim.teach.draw import draw
 
     topo = _load_topology(args.topology)
-    frames = None
+    records = None
     if args.trace:
-        from macvlan_sim.teach.frames import trace_frames
+        from macvlan_sim.teach.frames import trace_records
 
-        frames = trace_frames(args.trace)
-    print(draw(topo, args.out, frames))
+        records = trace_records(args.trace)
+    print(draw(topo, args.out, records))
     return 0
 
 

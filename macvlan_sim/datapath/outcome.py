@@ -38,6 +38,12 @@ class Reception:
     missing: int = 0
 
     @property
+    def received(self) -> bool:
+        """A copy something received (a tap or stack on a device, or the far end of the
+        cable), not a tap seeing its device send (``OUTGOING``)."""
+        return self.pkttype != PktType.OUTGOING
+
+    @property
     def wire_len(self) -> int:
         """The copy's length as a capture at this point records it (``len``, tag in band),
         original bytes included when the input was snaplen-truncated."""

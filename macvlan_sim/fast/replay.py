@@ -20,7 +20,6 @@ from pathlib import Path
 import numpy as np
 
 from macvlan_sim.datapath.counters import CounterBook
-from macvlan_sim.datapath.engine import Engine
 from macvlan_sim.datapath.outcome import FrameOutcome
 from macvlan_sim.fast import kernels
 from macvlan_sim.fast.classes import ClassBook, ClassReception, address_universe
@@ -31,6 +30,7 @@ from macvlan_sim.io.replay import (
     ReplayStats,
     account_outcome,
     discard_writers,
+    feed_record,
     input_stop,
     note_drop_example,
 )
@@ -43,13 +43,6 @@ _IP_FRAG_END = 8
 _STRIDE = 1 << 20
 #: Per point: the exact engine's receptions as (sort key, timestamp, bytes, wire length).
 _PointRecords = defaultdict[str, list[tuple[int, int, bytes, int]]]
-
-
-def rx_exact(engine: Engine, data: bytes, timestamp_ns: int, orig_len: int) -> FrameOutcome:
-    """One frame through the exact engine, as the exact replay feeds it (a snaplen-cut
-    record is judged by its original length)."""
-    wire_len = orig_len if orig_len > len(data) else None
-    return engine.rx(data, timestamp_ns=timestamp_ns, wire_len=wire_len)
 
 
 @dataclass
@@ -279,7 +272,7 @@ class FastReplayer:
         outcomes = self.book.outcomes
         for i in rows.tolist():
             ts = int(chunk.stamps[i])
-            out = rx_exact(self.engine, chunk.frame(i), ts, int(chunk.origlens[i]))
+            out = feed_record(self.engine, chunk.frame(i), ts, int(chunk.origlens[i]))
             self.exact_reasons[outcomes[int(cls[i])].scalar] += 1
             per_row[i] = out
             if out.pending:

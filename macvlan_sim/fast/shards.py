@@ -18,9 +18,9 @@ from typing import Any
 import numpy as np
 
 from macvlan_sim.fast.index import DEFAULT_CHUNK, TraceIndex, shard_bounds
-from macvlan_sim.fast.replay import FastReplayer, FastResult, replay, rx_exact
+from macvlan_sim.fast.replay import FastReplayer, FastResult, replay
 from macvlan_sim.io.capture import CaptureError
-from macvlan_sim.io.replay import ReplayStats, account_outcome
+from macvlan_sim.io.replay import ReplayStats, account_outcome, feed_record
 from macvlan_sim.io.topology import Topology, parse_topology
 
 
@@ -112,7 +112,7 @@ def _merge(trace: str, topo: Topology, parts: list) -> FastResult:
                 reasons[k] = reasons.get(k, 0) + v
             for offset, caplen, orig_len, ts in deferred.tolist():
                 data = os.pread(f.fileno(), caplen, offset)
-                out = rx_exact(engine, data, ts, orig_len)
+                out = feed_record(engine, data, ts, orig_len)
                 if out.pending:
                     waiting.append(out)
                 else:

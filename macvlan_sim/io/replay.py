@@ -20,7 +20,7 @@ from typing import Any, Protocol
 from macvlan_sim.datapath.engine import Engine
 from macvlan_sim.datapath.outcome import FrameOutcome
 from macvlan_sim.io.capture import Reason, point_filename
-from macvlan_sim.model.constants import ETH_HLEN, PktType
+from macvlan_sim.model.constants import ETH_HLEN
 
 
 class Record(Protocol):
@@ -165,9 +165,22 @@ TRUNCATED_TREATMENT = (
 )
 
 
+def feed_record(
+    engine: Engine, data: bytes, timestamp_ns: int | None, orig_len: int | None
+) -> FrameOutcome:
+    """One trace record into ``engine`` from the wire, as every replay feeds it: at its
+    timestamp (the rate drain and reassembly timeouts read the clock), and, when the record
+    was cut by the snaplen (``orig_len`` > its bytes), judged by its original length.
+
+    The exact replay, the fast path's exact frames, its shards and the teaching commands
+    all feed records through here, so a record means the same to each of them."""
+    wire_len = orig_len if orig_len is not None and orig_len > len(data) else None
+    return engine.rx(data, timestamp_ns=timestamp_ns, wire_len=wire_len)
+
+
 def fate_of(outcome: FrameOutcome, lower: str) -> str:
     """Where a frame ended, as a key of :data:`FATES`."""
-    macvlan_points = {r.point for r in outcome.receptions if r.pkttype != PktType.OUTGOING}
+    macvlan_points = {r.point for r in outcome.receptions if r.received}
     macvlan_points -= {lower, f"{lower}:stack", "wire"}
     if any(not p.endswith(":stack") for p in macvlan_points):
         return "delivered"
@@ -245,11 +258,9 @@ class Replayer:
         if len(data) < ETH_HLEN:
             st.runts += 1
             return
-        wire_len = None
         if len(data) < record.orig_len:
             st.truncated += 1
-            wire_len = record.orig_len
-        outcome = self.engine.rx(data, timestamp_ns=record.timestamp_ns, wire_len=wire_len)
+        outcome = feed_record(self.engine, data, record.timestamp_ns, record.orig_len)
         st.frames_fed += 1
         if outcome.pending:
             self._waiting.append((outcome, record.timestamp_ns))

@@ -18,13 +18,16 @@ from scapy.layers.l2 import ARP, Ether
 
 from macvlan_sim.datapath.engine import Engine
 from macvlan_sim.datapath.outcome import FrameOutcome
+from macvlan_sim.io.replay import Record, feed_record
 from macvlan_sim.io.topology import Topology
 from macvlan_sim.model.constants import Mode
-from macvlan_sim.model.devices import MacvlanDevice, NetDevice
+from macvlan_sim.model.devices import MacvlanDevice, NetDevice, VlanDevice
 from macvlan_sim.model.errors import KernelError, SimError
 from macvlan_sim.model.host import WIRE_NAME, Host
 from macvlan_sim.model.mac import format_mac, parse_mac
-from macvlan_sim.teach.story import got, one_line
+from macvlan_sim.model.nic import unicast_overflow
+from macvlan_sim.teach.explain import Explanation
+from macvlan_sim.teach.story import got, one_line, received
 
 PROBLEM, NOTE, OK, NOT_APPLICABLE = "problem", "note", "ok", "not applicable"
 STRANGER = parse_mac("0a:00:00:00:99:99")
@@ -80,20 +83,8 @@ class _Lab:
     def send(eng: Engine, inject: str, frame: Ether, title: str) -> tuple[FrameOutcome, Evidence]:
         data = bytes(frame)
         out = eng.rx(data) if inject == WIRE_NAME else eng.inject(inject, data)
-        rules = list(dict.fromkeys(_rules(out)))
+        rules = Explanation(out, eng.host).rules
         return out, Evidence(data, inject, one_line(title, out), rules)
-
-
-def _rules(out: FrameOutcome) -> Iterable[str]:
-    from macvlan_sim.datapath.rules import rule_of
-
-    for rec in out.receptions:
-        for step in rec.path:
-            rule = rule_of(step)
-            if rule:
-                yield rule
-    for drop in out.drops:
-        yield drop.rule
 
 
 def _ping(src: bytes, dst: bytes) -> Ether:
@@ -129,13 +120,25 @@ def host_child_reachability(lab: _Lab) -> Verdict:
     up, ev2 = lab.send(
         eng, child.name, _ping(child.mac, lower.mac), f"{child.name} to {lower.name}"
     )
-    reached = child.name in got(down) or f"{lower.name}:stack" in got(up)
-    if reached:
+    there = child.name in got(down)
+    back = f"{lower.name}:stack" in got(up)
+    if there and back:
         return Verdict(q, OK, f"{lower.name} and {child.name} reach each other", [ev1, ev2])
-    finding = (
-        f"{lower.name} cannot reach {child.name}: what it sends to a child goes out on the wire, "
-        f"and what a child sends to {lower.name}'s MAC leaves on the wire too (T3/T4)"
-    )
+    if not there and not back:
+        finding = (
+            f"{lower.name} cannot reach {child.name}: what it sends to a child goes out on the "
+            f"wire, and what a child sends to {lower.name}'s MAC leaves on the wire too (T3/T4)"
+        )
+    elif not there:
+        finding = (
+            f"{child.name} reaches {lower.name}, but not the other way: what {lower.name} sends "
+            f"to {child.name} goes out on the wire"
+        )
+    else:
+        finding = (
+            f"{lower.name} reaches {child.name}, but not the other way: what {child.name} sends "
+            f"to {lower.name}'s MAC does not reach {lower.name}'s stack"
+        )
     fix = _check_host_macvlan(lab, child)
     return Verdict(q, PROBLEM, finding + "; " + fix[0], [ev1, ev2, *fix[1]])
 
@@ -190,61 +193,67 @@ def vepa_without_hairpin(lab: _Lab) -> Verdict:
 
 
 def lower_promiscuous(lab: _Lab) -> Verdict:
+    """The lower's promiscuity as the model keeps it (the kernel's reference count: passthru,
+    an unfilterable unicast list, the user), and the engine's proof: where a unicast frame
+    for a MAC nobody owns ends (rejected by a NIC filter, L2, or received somewhere)."""
     q = "Did the lower go promiscuous?"
     lower = lab.topo.host.lower
     assert lower is not None
-    uc = lower.uc_addresses()
     eng = lab.engine()
     out, ev = lab.send(eng, WIRE_NAME, _ping(OUTSIDER, STRANGER), "unicast for a stranger's MAC")
-    accepted = f"{lower.name}:stack" in got(out)
+    rejected = any(d.rule == "L2" for d in out.drops)
+    where = ", ".join(f"{r.point} ({r.pkttype.word})" for r in received(out)) or "nobody"
+    macs = f"{len(lower.uc_addresses())} unicast MACs in its list"
     if lower.has_unicast_filter:
-        slots = lower.filter_slots or 0
-        state = f"{len(uc)} unicast MACs for {slots} filter slots"
-        over = len(uc) > slots or lower.promisc
-        finding = f"{lower.name} is a NIC with {state}: " + (
-            "it accepts every unicast frame (filter overflow)" if over else "it filters"
-        )
+        slots = lower.filter_slots
+        kind = f"a NIC with {slots} filter slot{'' if slots == 1 else 's'} and {macs}"
+        if unicast_overflow(lower):
+            kind += ": the list overflows its filter, which then accepts every unicast frame"
     else:
-        over = lower.promisc
-        finding = (
-            f"{lower.name} has no unicast filter: with {len(uc)} macvlan MACs in its list it is "
-            + ("promiscuous" if lower.promisc else "not promiscuous")
-        )
-    finding += "; a frame for a stranger's MAC is " + ("accepted" if accepted else "rejected")
-    return Verdict(q, PROBLEM if over else OK, finding, [ev])
+        kind = f"without a unicast filter, with {macs}"
+    finding = f"{lower.name} ({kind}) is " + ("promiscuous" if lower.promisc else "not promiscuous")
+    if rejected:
+        finding += "; a frame for a stranger's MAC is rejected by its filter (L2)"
+    else:
+        finding += f"; a frame for a stranger's MAC gets in: it reaches {where}"
+    takes_all = lower.promisc or (lower.has_unicast_filter and not rejected)
+    return Verdict(q, PROBLEM if takes_all else OK, finding, [ev])
 
 
-def broadcast_queue(lab: _Lab, trace: list[bytes] | None, service_every: int) -> Verdict:
+def broadcast_queue(lab: _Lab, trace: Iterable[Record] | None, service_every: int) -> Verdict:
     """Replay the trace (or a burst of broadcasts) with the workqueue running only every
-    ``service_every`` frames: does the queue overflow (Q1)?"""
+    ``service_every`` frames: does the queue overflow (Q1)? The trace is read as a stream
+    and fed as replay feeds it (timestamps, original lengths)."""
     q = f"Are broadcasts dropped when the workqueue runs every {service_every} frames?"
     host = copy.deepcopy(lab.topo.host)
     ports = [d.rx_port for d in host.devices.values() if d.rx_port is not None]
     if not ports:
         return Verdict(q, NOT_APPLICABLE, "no macvlan port")
+    eng = lab.engine(host, drain="manual", keep_paths=False)
     if trace is None:
         size = max(p.bc_queue_len_used for p in ports) + 1
         frame = bytes(Ether(dst="ff:ff:ff:ff:ff:ff", src=format_mac(OUTSIDER)) / ARP())
         count = max(size, service_every)
-        frames, what = [frame] * count, f"a burst of {count} broadcasts"
+        outcomes = (eng.rx(frame) for _ in range(count))
+        what = f"a burst of {count} broadcasts"
     else:
-        frames, what = trace, "the trace"
-    eng = lab.engine(host, drain="manual", keep_paths=False)
-    drops, first = 0, None
-    for i, data in enumerate(frames):
-        out = eng.rx(data)
+        outcomes = (feed_record(eng, r.data, r.timestamp_ns, r.orig_len) for r in trace)
+        what = "the trace"
+    drops, frames, first = 0, 0, None
+    for i, out in enumerate(outcomes):
+        frames += 1
         lost = sum(1 for d in out.drops if d.rule == "Q1")
         if lost and first is None:
-            first = (i, data, out)
+            first = (i, out)
         drops += lost
         if (i + 1) % service_every == 0:
             eng.run_workqueue()
     eng.run_workqueue()
     sizes = ", ".join(f"{p.lower.name} {p.bc_queue_len_used}" for p in ports)
     if not drops:
-        return Verdict(q, OK, f"{what} ({len(frames)} frames) fits the queues ({sizes})")
-    i, data, out = first  # type: ignore[misc]
-    ev = Evidence(data, WIRE_NAME, one_line(f"frame {i}", out), ["Q1"])
+        return Verdict(q, OK, f"{what} ({frames} frames) fits the queues ({sizes})")
+    i, out = first  # type: ignore[misc]
+    ev = Evidence(out.injected, WIRE_NAME, one_line(f"frame {i}", out), ["Q1"])
     finding = (
         f"{what}: {drops} broadcasts dropped (Q1, counted in the lower's rx_dropped), "
         f"first at frame {i}; queue lengths {sizes}. Raise bcqueuelen, or run the workqueue "
@@ -294,15 +303,17 @@ def source_black_holes(lab: _Lab) -> Verdict:
 
 def mac_conflicts(lab: _Lab) -> Verdict:
     q = "Do devices share a MAC address?"
-    owners: dict[bytes, list[NetDevice]] = {}
+    owners: dict[bytes, dict[str, list[NetDevice]]] = {}
     for dev in lab.topo.host.devices.values():
         if dev.kind != "wire":
-            owners.setdefault(dev.mac, []).append(dev)
-    # A VLAN device inheriting its real device's MAC is the normal case, not a conflict.
+            by_origin = owners.setdefault(dev.mac, {})
+            by_origin.setdefault(_mac_origin(dev).name, []).append(dev)
+    # A MAC is in conflict when devices that did not inherit it from one another share it.
     shared = {
-        mac: devs
-        for mac, devs in owners.items()
-        if sum(1 for d in devs if isinstance(d, MacvlanDevice)) >= 1 and len(devs) > 1
+        mac: [d for devs in by_origin.values() for d in devs]
+        for mac, by_origin in owners.items()
+        if len(by_origin) > 1
+        and any(isinstance(d, MacvlanDevice) for devs in by_origin.values() for d in devs)
     }
     if not shared:
         return Verdict(q, OK, "every macvlan has a MAC of its own")
@@ -318,6 +329,21 @@ def mac_conflicts(lab: _Lab) -> Verdict:
             f"{format_mac(mac)} on {', '.join(names)}: a frame for it reaches " + ", ".join(winners)
         )
     return Verdict(q, PROBLEM, "; ".join(parts), evidence)
+
+
+def _mac_origin(dev: NetDevice) -> NetDevice:
+    """The device ``dev``'s MAC comes from: a VLAN device inherits its real device's, a
+    passthru macvlan its lower's (the kernel gives them the same address; not a conflict)."""
+    while (
+        dev.link is not None
+        and dev.mac == dev.link.mac
+        and (
+            isinstance(dev, VlanDevice)
+            or (isinstance(dev, MacvlanDevice) and dev.mode == Mode.PASSTHRU)
+        )
+    ):
+        dev = dev.link
+    return dev
 
 
 def private_unicast_leak(lab: _Lab) -> Verdict:
@@ -366,7 +392,7 @@ def down_devices(lab: _Lab) -> Verdict:
 
 
 def diagnose(
-    topo: Topology, trace: list[bytes] | None = None, *, service_every: int = 64
+    topo: Topology, trace: Iterable[Record] | None = None, *, service_every: int = 64
 ) -> list[Verdict]:
     """Every question, answered on ``topo`` (and ``trace`` for the queue question)."""
     if service_every < 1:

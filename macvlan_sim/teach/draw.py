@@ -6,7 +6,8 @@ Uses matplotlib's Agg backend (no display needed). PNG or SVG, chosen by the fil
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import Counter, defaultdict, deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,6 +19,8 @@ import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
 from matplotlib.patches import FancyBboxPatch
 
+from macvlan_sim.datapath.outcome import FrameOutcome
+from macvlan_sim.io.replay import Record, feed_record
 from macvlan_sim.io.topology import Topology
 from macvlan_sim.model.constants import Mode, PktType
 from macvlan_sim.model.devices import (
@@ -52,31 +55,86 @@ INCH = 0.95
 
 
 # ---------------------------------------------------------------------- traffic
+#: The timeline keeps this many time bins per device, whatever the length of the trace.
+TIME_BINS = 512
+
+
+@dataclass
+class Timeline:
+    """Receptions per device over fixed-width time bins, in bounded memory: ``TIME_BINS``
+    counts per device. When a reception falls past the last bin the bins are merged in
+    pairs and their width doubles, so one streaming pass covers a trace of any length."""
+
+    width: float = 1e-6
+    bins: dict[str, list[int]] = field(default_factory=dict)
+
+    def add(self, name: str, when: float) -> None:
+        when = max(when, 0.0)
+        while when >= self.width * TIME_BINS:
+            self._coarsen()
+        counts = self.bins.setdefault(name, [0] * TIME_BINS)
+        counts[int(when // self.width)] += 1
+
+    def _coarsen(self) -> None:
+        self.width *= 2
+        half = TIME_BINS // 2
+        for counts in self.bins.values():
+            merged = [counts[2 * i] + counts[2 * i + 1] for i in range(half)]
+            counts[:] = merged + [0] * half
+
+    def cumulative(self, name: str) -> tuple[list[float], list[int]]:
+        """(bin end times, receptions up to each) for a step plot, up to the last reception."""
+        counts = self.bins.get(name, [])
+        last = max((i for i, c in enumerate(counts) if c), default=-1)
+        xs, ys, total = [0.0], [0], 0
+        for i in range(last + 1):
+            total += counts[i]
+            xs.append((i + 1) * self.width)
+            ys.append(total)
+        return xs, ys
+
+
 @dataclass
 class Traffic:
     """What each device received over a trace (taps on devices; OUTGOING not counted)."""
 
     by_type: dict[str, Counter[PktType]] = field(default_factory=lambda: defaultdict(Counter))
-    times: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    timeline: Timeline = field(default_factory=Timeline)
     frames: int = 0
     dropped: int = 0
 
-
-def replay_traffic(topo: Topology, frames: list[tuple[int | None, bytes]]) -> Traffic:
-    """Run the trace through an engine on ``topo``; count receptions per device and time."""
-    eng = topo.engine(drain="frame", keep_paths=False)
-    traffic = Traffic()
-    start = next((ts for ts, _ in frames if ts is not None), 0) or 0
-    for i, (ts, data) in enumerate(frames):
-        out = eng.rx(data, timestamp_ns=ts)
-        when = (ts - start) / 1e9 if ts is not None else float(i)
-        traffic.frames += 1
-        traffic.dropped += len(out.drops)
+    def account(self, out: FrameOutcome, when: float) -> None:
+        """Count a finished frame's drops and receptions (at ``when``, seconds)."""
+        self.dropped += len(out.drops)
         for rec in out.receptions:
-            if rec.pkttype == PktType.OUTGOING or rec.point == WIRE_NAME:
-                continue
-            traffic.by_type[rec.point][rec.pkttype] += 1
-            traffic.times[rec.point].append(when)
+            if rec.received and rec.point != WIRE_NAME:
+                self.by_type[rec.point][rec.pkttype] += 1
+                self.timeline.add(rec.point, when)
+
+
+def replay_traffic(topo: Topology, records: Iterable[Record]) -> Traffic:
+    """Run the trace through an engine on ``topo`` (its own drain and hairpin), fed as replay
+    feeds it; count receptions per device and time. Streams: memory does not grow with the
+    trace (frames whose copies wait in a broadcast queue are held until served, and the
+    queues are bounded)."""
+    eng = topo.engine(keep_paths=False)
+    traffic = Traffic()
+    waiting: deque[tuple[FrameOutcome, float]] = deque()
+    start: int | None = None
+    for i, rec in enumerate(records):
+        ts = rec.timestamp_ns
+        if start is None and ts is not None:
+            start = ts
+        when = (ts - start) / 1e9 if ts is not None and start is not None else float(i)
+        out = feed_record(eng, rec.data, ts, rec.orig_len)
+        traffic.frames += 1
+        waiting.append((out, when))
+        # Queued copies are served oldest first: account frames from the front as they finish.
+        while waiting and not waiting[0][0].pending:
+            traffic.account(*waiting.popleft())
+    eng.run_workqueue()
+    for out, when in waiting:
+        traffic.account(out, when)
     return traffic
 
 
@@ -234,11 +292,8 @@ def draw_traffic(bars: Axes, timeline: Axes, host: Host, traffic: Traffic) -> No
     bars.tick_params(labelsize=8)
     palette = plt.get_cmap("tab20")
     for i, name in enumerate(names):
-        times = sorted(traffic.times[name])
-        colour = palette(i % 20)
-        timeline.step(
-            times, range(1, len(times) + 1), where="post", label=name, color=colour, lw=1.4
-        )
+        xs, ys = traffic.timeline.cumulative(name)
+        timeline.step(xs, ys, where="post", label=name, color=palette(i % 20), lw=1.4)
     timeline.set_xlabel("time since the first frame (s)")
     timeline.set_ylabel("frames received (cumulative)")
     timeline.set_title("frames over time", fontsize=10, loc="left")
@@ -250,9 +305,10 @@ def draw_traffic(bars: Axes, timeline: Axes, host: Host, traffic: Traffic) -> No
 def draw(
     topo: Topology,
     out: str | Path,
-    frames: list[tuple[int | None, bytes]] | None = None,
+    records: Iterable[Record] | None = None,
 ) -> Path:
-    """Render ``topo`` (and the traffic of ``frames``) into ``out`` (.png or .svg)."""
+    """Render ``topo`` (and the traffic of a trace's ``records``) into ``out`` (.png or
+    .svg)."""
     out = Path(out)
     if out.suffix.lower() not in (".png", ".svg"):
         raise SimError(f"{out}: the picture must be a .png or .svg file")
@@ -264,12 +320,12 @@ def draw(
     height = (max(ys) - min(ys) + BOX_H + 0.2) * INCH
     fig_w = max(width + 0.4, 9.0)
     left = (fig_w - width) / 2 / fig_w
-    if frames is None:
+    if records is None:
         fig = plt.figure(figsize=(fig_w, height + 0.6))
         ax = fig.add_axes((left, 0.1 / (height + 0.6), width / fig_w, height / (height + 0.6)))
         draw_topology(ax, host, topo.source)
     else:
-        traffic = replay_traffic(topo, frames)
+        traffic = replay_traffic(topo, records)
         plots = 4.2
         fig_h = height + 0.6 + plots + 0.9
         fig = plt.figure(figsize=(fig_w, fig_h))

@@ -11,7 +11,9 @@ inherited from its link (which is itself in the record).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import itertools
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,8 +21,9 @@ from macvlan_sim.datapath.engine import Engine
 from macvlan_sim.datapath.outcome import FrameOutcome
 from macvlan_sim.datapath.reasons import Skip, WhyNot
 from macvlan_sim.datapath.rules import RULES, rule_of
-from macvlan_sim.model.constants import PktType
+from macvlan_sim.io.replay import Record, feed_record
 from macvlan_sim.model.devices import NetDevice
+from macvlan_sim.model.errors import SimError
 from macvlan_sim.model.host import WIRE_NAME, Host
 
 
@@ -60,7 +63,7 @@ class Explanation:
         seeing its device send is not a copy received)."""
         out: dict[str, list[str]] = {}
         for rec in self.outcome.receptions:
-            if rec.pkttype != PktType.OUTGOING:
+            if rec.received:
                 out.setdefault(rec.point, []).append(rec.pkttype.word)
         return out
 
@@ -96,22 +99,69 @@ def explain(
     frame: bytes,
     *,
     inject: str = WIRE_NAME,
-    before: Iterable[bytes] = (),
+    before: Iterable[bytes | Record] = (),
+    timestamp_ns: int | None = None,
+    orig_len: int | None = None,
 ) -> Explanation:
-    """Run ``before`` (a trace's earlier frames, without paths, so queues and reassembly hold
-    what they held), then ``frame`` with paths kept, and explain it."""
+    """Run ``before`` (a trace's earlier frames or records, without paths, so queues and
+    reassembly hold what they held), then ``frame`` with paths kept, and explain it.
+    ``timestamp_ns`` and ``orig_len`` are the record's, when ``frame`` comes from a trace:
+    it is fed the way replay feeds it (:func:`~macvlan_sim.io.replay.feed_record`)."""
+    with _quietly(engine):
+        for item in before:
+            _feed(engine, item)
+    return _explain_now(engine, frame, inject, timestamp_ns, orig_len)
+
+
+def explain_record(
+    engine: Engine, records: Iterable[Record], index: int, *, trace: str = "the trace"
+) -> Explanation:
+    """Explain record ``index`` of a trace read as a stream: the records before it run
+    quietly, one at a time (a multi-gigabyte trace runs in bounded memory).
+    Raises :class:`SimError` if the trace has fewer records."""
+    it = iter(records)
+    seen = 0
+    with _quietly(engine):
+        for item in itertools.islice(it, index):
+            _feed(engine, item)
+            seen += 1
+    record = next(it, None)
+    if record is None:
+        raise SimError(f"{trace}: no frame {index} (the trace has {seen} frames)")
+    return _explain_now(engine, record.data, WIRE_NAME, record.timestamp_ns, record.orig_len)
+
+
+@contextmanager
+def _quietly(engine: Engine) -> Iterator[None]:
+    """Frames run without decision paths (they only set up the state)."""
     keep = engine.keep_paths
     engine.keep_paths = False
     try:
-        for data in before:
-            engine.rx(data)
+        yield
     finally:
-        engine.keep_paths = True
+        engine.keep_paths = keep
+
+
+def _feed(engine: Engine, item: bytes | Record) -> None:
+    if isinstance(item, bytes | bytearray):
+        engine.rx(item)
+    else:
+        feed_record(engine, item.data, item.timestamp_ns, item.orig_len)
+
+
+def _explain_now(
+    engine: Engine, frame: bytes, inject: str, timestamp_ns: int | None, orig_len: int | None
+) -> Explanation:
+    """Run ``frame`` with paths kept and serve the broadcast queue, whatever the drain: the
+    explanation shows every copy the frame will make, queued ones included."""
+    keep = engine.keep_paths
+    engine.keep_paths = True
     try:
-        rx = inject == WIRE_NAME
-        outcome = engine.rx(frame) if rx else engine.inject(inject, frame)
-        if engine.drain == "manual":
-            engine.run_workqueue()
+        if inject == WIRE_NAME:
+            outcome = feed_record(engine, frame, timestamp_ns, orig_len)
+        else:
+            outcome = engine.inject(inject, frame, timestamp_ns=timestamp_ns)
+        engine.run_workqueue()
     finally:
         engine.keep_paths = keep
     return explain_outcome(engine.host, outcome)
@@ -119,7 +169,7 @@ def explain(
 
 def explain_outcome(host: Host, outcome: FrameOutcome) -> Explanation:
     """Arrange an outcome that was produced with paths kept."""
-    got = {rec.point for rec in outcome.receptions if rec.pkttype != PktType.OUTGOING}
+    got = {rec.point for rec in outcome.receptions if rec.received}
     sent = {rec.point for rec in outcome.receptions} - got
     recorded: dict[str, list[Skip]] = {}
     for skip in outcome.skips:

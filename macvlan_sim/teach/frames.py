@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-from macvlan_sim.io.capture import ethernet_frames, open_capture
+from macvlan_sim.io.capture import CaptureRecord, ethernet_frames, open_capture
 from macvlan_sim.model.errors import SimError
 
 
@@ -46,15 +47,9 @@ def frame_from_scapy(expr: str) -> bytes:
     return data
 
 
-def trace_frames(path: str | Path) -> list[tuple[int | None, bytes]]:
-    """Every Ethernet frame of a trace, with its timestamp (ns), in order."""
+def trace_records(path: str | Path) -> Iterator[CaptureRecord]:
+    """The Ethernet records of a trace, in order, read as a stream (one record in memory at
+    a time, whatever the size of the file); the file is closed when the stream ends or is
+    closed."""
     with open_capture(path) as reader:
-        return [(rec.timestamp_ns, rec.data) for rec in ethernet_frames(reader)]
-
-
-def frame_from_trace(path: str | Path, index: int) -> tuple[list[bytes], bytes]:
-    """(the frames before ``index``, frame ``index``) of a trace."""
-    frames = [data for _, data in trace_frames(path)]
-    if not 0 <= index < len(frames):
-        raise SimError(f"{path}: no frame {index} (the trace has {len(frames)} frames)")
-    return frames[:index], frames[index]
+        yield from ethernet_frames(reader)

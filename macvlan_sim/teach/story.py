@@ -8,7 +8,6 @@ from pathlib import Path
 from macvlan_sim.datapath.engine import Engine
 from macvlan_sim.datapath.outcome import FrameOutcome, Reception
 from macvlan_sim.io.topology import load_topology, parse_topology
-from macvlan_sim.model.constants import PktType
 from macvlan_sim.model.host import WIRE_NAME
 
 
@@ -22,7 +21,7 @@ def engine_for(topology: str | Path, *, text: bool = False, **options: object) -
 def received(out: FrameOutcome) -> list[Reception]:
     """Copies something received (taps on devices and stacks, and the far end of the cable),
     not the taps that saw a device send."""
-    return [r for r in out.receptions if r.pkttype != PktType.OUTGOING]
+    return [r for r in out.receptions if r.received]
 
 
 def got(out: FrameOutcome, *, wire: bool = True) -> set[str]:

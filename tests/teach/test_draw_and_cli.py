@@ -7,8 +7,13 @@ import subprocess
 import sys
 
 import pytest
+from scapy.layers.l2 import ARP, Ether
 
 from macvlan_sim.cli.main import main
+from macvlan_sim.io.capture import CaptureRecord
+from macvlan_sim.io.topology import parse_topology
+from macvlan_sim.model.constants import PktType
+from macvlan_sim.teach.draw import TIME_BINS, Timeline, replay_traffic
 from tests.conftest import REPO
 
 EXAMPLES = REPO / "examples"
@@ -23,6 +28,45 @@ def test_draw_png_with_trace_and_svg(tmp_path, capsys: pytest.CaptureFixture[str
     assert main(["draw", "--topology", TRUNK, "--out", str(svg)]) == 0
     text = svg.read_text()
     assert "<svg" in text and "c20b" in text and "VID 20" in text
+
+
+QUEUE_OF_ONE = """host ipv6 off
+host drain manual
+lower eth0 address 02:00:00:00:00:01
+ip link add a link eth0 address 02:00:00:00:01:00 type macvlan mode bridge bcqueuelen 1
+ip link set a up
+"""
+BCAST = bytes(Ether(dst="ff:ff:ff:ff:ff:ff", src="0a:00:00:00:00:05") / ARP())
+
+
+def _records(count: int, step_ns: int, data: bytes = BCAST):
+    for i in range(count):
+        yield CaptureRecord(i, i * step_ns, 1, 0, data, len(data))
+
+
+def test_draw_runs_the_trace_with_the_topologys_drain() -> None:
+    """Under ``drain manual`` the one-slot queue holds the first broadcast and drops the
+    second (Q1); the queued copy is counted once the queue is served at the end."""
+    traffic = replay_traffic(parse_topology(QUEUE_OF_ONE), _records(2, 1000))
+    assert traffic.dropped == 1
+    assert traffic.by_type["a"][PktType.BROADCAST] == 1
+    assert traffic.timeline.cumulative("a")[1][-1] == 1
+
+
+def test_draw_traffic_memory_does_not_grow_with_the_trace() -> None:
+    """A trace read as a stream leaves fixed-size per-device time bins (no per-frame list),
+    and the cumulative curve still adds up to every reception."""
+    topo = parse_topology(QUEUE_OF_ONE.replace("host drain manual", "host drain frame"))
+    traffic = replay_traffic(topo, _records(400, 37 * 10**9))
+    assert traffic.frames == 400
+    assert all(len(bins) == TIME_BINS for bins in traffic.timeline.bins.values())
+    xs, ys = traffic.timeline.cumulative("a")
+    assert ys[-1] == traffic.by_type["a"][PktType.BROADCAST] == 400
+    assert xs[-1] >= 399 * 37 and traffic.timeline.width * TIME_BINS > 399 * 37
+    line = Timeline()
+    for i in range(100_000):
+        line.add("x", i * 0.5)
+    assert len(line.bins["x"]) == TIME_BINS and line.cumulative("x")[1][-1] == 100_000
 
 
 def test_draw_refuses_other_formats(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -3,6 +3,8 @@ it; and every device without a copy has a reason from the engine's record."""
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from scapy.layers.inet import IP, UDP, fragment
 from scapy.layers.l2 import ARP, Dot1Q, Ether
@@ -10,8 +12,10 @@ from scapy.packet import Raw
 
 from macvlan_sim.datapath.reasons import WhyNot
 from macvlan_sim.datapath.rules import RULES, UNREACHABLE
+from macvlan_sim.io.capture import CaptureRecord
 from macvlan_sim.io.topology import parse_topology
-from macvlan_sim.teach.explain import explain
+from macvlan_sim.model.errors import SimError
+from macvlan_sim.teach.explain import explain, explain_record
 
 BASE = """host ipv6 off
 lower eth0 address 02:00:00:00:00:01
@@ -143,13 +147,67 @@ def test_explanation_shows_the_rule(rule: str) -> None:
     assert rule in expl.rules, expl.rules
     data = expl.as_json()
     assert rule in data["rules"]
-    # Every device without a copy has a reason the record gave, never the catch-all.
+    _every_device_left_out_has_a_recorded_reason(expl)
+
+
+def _every_device_left_out_has_a_recorded_reason(expl) -> None:
+    """Every device without a copy has a reason the record gave, never the catch-all."""
     names = set(expl.host.devices) - set(expl.delivered())
     assert names == set(expl.not_delivered)
     for name, skips in expl.not_delivered.items():
         assert skips, name
         assert all(s.why is not WhyNot.NOT_REACHED for s in skips), (name, skips)
-    assert {d["device"] for d in data["not_delivered"]} == names
+    assert {d["device"] for d in expl.as_json()["not_delivered"]} == names
+
+
+@pytest.mark.parametrize("drain", ["frame", "manual", "rate 1000"])
+def test_a_broadcast_shows_its_queued_copies_whatever_the_drain(drain: str) -> None:
+    """The broadcast queue is served for the explained frame under every drain (under
+    ``drain rate`` nothing else would serve it, and every macvlan was left 'not reached')."""
+    topo = parse_topology(BASE + f"host drain {drain}\n")
+    frame = bytes(Ether(dst="ff:ff:ff:ff:ff:ff", src=EXT) / ARP())
+    expl = explain(topo.engine(keep_paths=True), frame)
+    assert {"web0", "web1", "vm0", "jail"} <= set(expl.delivered())
+    _every_device_left_out_has_a_recorded_reason(expl)
+
+
+def _record(data: bytes, index: int = 0, ts: int = 0, orig_len: int | None = None):
+    return CaptureRecord(
+        index=index,
+        timestamp_ns=ts,
+        linktype=1,
+        interface=0,
+        data=data,
+        orig_len=len(data) if orig_len is None else orig_len,
+    )
+
+
+def test_a_trace_record_is_fed_as_replay_feeds_it() -> None:
+    """A snaplen-cut record is judged by its original length, and records carry their
+    timestamps: under ``drain rate`` the earlier broadcast has been served by the time the
+    explained one comes, so the one-slot queues have room (without timestamps, Q1)."""
+    full = bytes(Ether(dst="02:00:00:00:01:00", src=EXT) / IP() / UDP() / Raw(b"x" * 200))
+    cut = _record(full[:64], orig_len=len(full))
+    expl = explain_record(parse_topology(BASE).engine(keep_paths=True), [cut], 0)
+    web0 = next(r for r in expl.outcome.receptions if r.point == "web0")
+    assert web0.wire_len == len(full)
+
+    topo_text, frame, _, before = CASES["Q1"]
+    rate = topo_text.replace("host drain manual", "host drain rate 1000")
+    records = [_record(bytes(before[0]), 0, 0), _record(bytes(frame), 1, 10**9)]
+    expl = explain_record(parse_topology(rate).engine(keep_paths=True), records, 1)
+    assert "Q1" not in expl.rules and "web0" in expl.delivered()
+
+
+def test_explain_record_reads_only_up_to_its_index() -> None:
+    """The trace is a stream: records past the one explained are never read."""
+    frame = bytes(Ether(dst="ff:ff:ff:ff:ff:ff", src=EXT) / ARP())
+    endless = (_record(frame, i, i * 1000) for i in itertools.count())
+    expl = explain_record(parse_topology(BASE).engine(keep_paths=True), endless, 5)
+    assert expl.outcome.index == 5
+    assert next(endless).index == 6
+    with pytest.raises(SimError, match=r"x\.pcap: no frame 3 \(the trace has 2 frames\)"):
+        explain_record(parse_topology(BASE).engine(), [_record(frame)] * 2, 3, trace="x.pcap")
 
 
 def test_reasons_name_the_decision() -> None:
@@ -165,3 +223,10 @@ def test_reasons_name_the_decision() -> None:
     nic = _explain("L2").not_delivered
     assert [s.why for s in nic["eth0"]] == [WhyNot.NIC_FILTER]
     assert [s.why for s in nic["a"]] == [WhyNot.LINK_MISSED]
+
+
+def test_reception_received_is_everything_but_a_tap_seeing_its_device_send() -> None:
+    expl = _explain("T1")
+    kinds = {(r.point, r.received) for r in expl.outcome.receptions}
+    assert kinds == {("web0", False), ("eth0", False), ("web1", True), ("wire", True)}
+    assert set(expl.delivered()) == {"web1", "wire"}
