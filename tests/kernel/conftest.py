@@ -11,7 +11,12 @@ re-exports it for the kernel tests and adds the ``kernel`` fixture.
 
 from __future__ import annotations
 
+import subprocess
+import time
+
 import pytest
+
+from macvlan_sim.verify.kernel import netns
 
 from ..conftest import REQUIRE_ENV, kernel_required_by_env, require_kernel
 
@@ -22,3 +27,12 @@ __all__ = ["REQUIRE_ENV", "kernel_required_by_env", "require_kernel"]
 def kernel() -> None:
     """Fixture form of :func:`require_kernel`."""
     require_kernel()
+
+
+def wait_for_namespace(child: subprocess.Popen) -> None:
+    """Wait (at most 20 s) until the harness running in ``child`` has made its namespace."""
+    deadline = time.monotonic() + 20
+    while not netns.list_ours(child.pid):
+        assert child.poll() is None, child.communicate()[1].decode()
+        assert time.monotonic() < deadline, "child never created its namespace"
+        time.sleep(0.02)

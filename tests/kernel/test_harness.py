@@ -16,7 +16,7 @@ import pytest
 from macvlan_sim.verify.kernel import HarnessTerminated, harness, netns, run_scenario_on_kernel
 from macvlan_sim.verify.kernel.sockets import Capture, Observer
 
-from .conftest import require_kernel
+from .conftest import require_kernel, wait_for_namespace
 
 require_kernel()
 pytestmark = pytest.mark.kernel
@@ -122,11 +122,7 @@ def test_namespace_deleted_after_sigterm() -> None:
         [sys.executable, "-c", script], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
     try:
-        deadline = time.monotonic() + 20
-        while not netns.list_ours(child.pid):
-            assert child.poll() is None, child.communicate()[1].decode()
-            assert time.monotonic() < deadline, "child never created its namespace"
-            time.sleep(0.02)
+        wait_for_namespace(child)
         time.sleep(0.5)  # well into the frame loop
         assert child.poll() is None
         child.send_signal(signal.SIGTERM)

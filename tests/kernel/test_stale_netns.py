@@ -7,14 +7,13 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
 
 from macvlan_sim.verify.kernel import netns, run_scenario_on_kernel
 
-from .conftest import require_kernel
+from .conftest import require_kernel, wait_for_namespace
 
 require_kernel()
 pytestmark = pytest.mark.kernel
@@ -38,11 +37,7 @@ def test_a_namespace_left_by_a_killed_run_is_reaped_by_the_next() -> None:
         stderr=subprocess.PIPE,
     )
     try:
-        deadline = time.monotonic() + 20
-        while not netns.list_ours(child.pid):
-            assert child.poll() is None, child.communicate()[1].decode()
-            assert time.monotonic() < deadline, "child never created its namespace"
-            time.sleep(0.02)
+        wait_for_namespace(child)
         child.send_signal(signal.SIGKILL)  # no cleanup can run
         child.wait(timeout=20)
         left = netns.list_ours(child.pid)
